@@ -1,0 +1,136 @@
+package broker
+
+import (
+	"errors"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/fjord-io/fjord/internal/metadata"
+)
+
+// Metadata (key 3), v0-v12: brokers, cluster id, controller, and topics with
+// their partitions' leaders, epochs, replicas and ISR. A null topic list (or
+// an empty one at v0) means every topic. Unknown topics are created when
+// auto.create.topics.enable is set and the request allows it (v4+), as Kafka
+// does.
+
+// authorizedOpsOmitted is Kafka's value for "authorized operations not
+// requested".
+const authorizedOpsOmitted = -2147483648
+
+func (b *Broker) handleMetadata(req *kmsg.MetadataRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	resp.Brokers = b.metadataBrokers()
+	clusterID := b.meta.ClusterID()
+	resp.ClusterID = &clusterID
+	resp.ControllerID = b.cfg.NodeID
+	resp.AuthorizedOperations = authorizedOpsOmitted
+
+	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	if all {
+		for _, ts := range b.parts.all() {
+			resp.Topics = append(resp.Topics, metadataTopic(ts.meta))
+		}
+		return resp
+	}
+	allowCreate := b.settings.autoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	for _, rt := range req.Topics {
+		var ts *topicState
+		switch {
+		case rt.Topic != nil:
+			ts = b.parts.topic(*rt.Topic)
+			if ts == nil && allowCreate {
+				ts, _ = b.autoCreate(*rt.Topic)
+			}
+		case rt.TopicID != uuid.Nil:
+			ts = b.parts.topicByID(rt.TopicID)
+		}
+		if ts == nil {
+			t := kmsg.NewMetadataResponseTopic()
+			t.Topic = rt.Topic
+			t.TopicID = rt.TopicID
+			t.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			if rt.Topic == nil {
+				t.ErrorCode = kerr.UnknownTopicID.Code
+			} else if metadata.ValidateTopicName(*rt.Topic) != nil {
+				t.ErrorCode = kerr.InvalidTopicException.Code
+			}
+			t.AuthorizedOperations = authorizedOpsOmitted
+			resp.Topics = append(resp.Topics, t)
+			continue
+		}
+		resp.Topics = append(resp.Topics, metadataTopic(ts.meta))
+	}
+	return resp
+}
+
+// autoCreate creates a topic with the broker's defaults for a Metadata
+// request. A concurrent create of the same name is not an error.
+func (b *Broker) autoCreate(name string) (*topicState, error) {
+	if metadata.ValidateTopicName(name) != nil || isInternalTopic(name) {
+		return nil, metadata.ErrInvalidTopic
+	}
+	ts, err := b.parts.createTopic(b.newTopic(name, b.settings.numPartitions, nil))
+	if errors.Is(err, metadata.ErrTopicExists) {
+		return b.parts.topic(name), nil
+	}
+	if err != nil {
+		b.log.Warn("auto-create topic failed", "topic", name, "err", err)
+	}
+	return ts, err
+}
+
+func isInternalTopic(name string) bool {
+	return name == "__consumer_offsets" || name == "__transaction_state"
+}
+
+func (b *Broker) metadataBrokers() []kmsg.MetadataResponseBroker {
+	br := kmsg.NewMetadataResponseBroker()
+	br.NodeID = b.cfg.NodeID
+	br.Host = b.host
+	br.Port = b.port
+	if b.cfg.Rack != "" {
+		rack := b.cfg.Rack
+		br.Rack = &rack
+	}
+	return []kmsg.MetadataResponseBroker{br}
+}
+
+func metadataTopic(t metadata.Topic) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	name := t.Name
+	mt.Topic = &name
+	mt.TopicID = t.ID
+	mt.IsInternal = t.Internal
+	mt.AuthorizedOperations = authorizedOpsOmitted
+	for _, p := range t.Partitions {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = p.Index
+		mp.Leader = p.Leader
+		mp.LeaderEpoch = p.LeaderEpoch
+		mp.Replicas = p.Replicas
+		mp.ISR = p.ISR
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}
+
+// newTopic builds a topic whose partitions all live on this broker.
+func (b *Broker) newTopic(name string, partitions int32, configs map[string]string) metadata.Topic {
+	t := metadata.Topic{Name: name, Configs: configs}
+	for i := int32(0); i < partitions; i++ {
+		t.Partitions = append(t.Partitions, b.newPartition(i))
+	}
+	return t
+}
+
+func (b *Broker) newPartition(index int32) metadata.Partition {
+	return metadata.Partition{
+		Index:    index,
+		Leader:   b.cfg.NodeID,
+		Replicas: []int32{b.cfg.NodeID},
+		ISR:      []int32{b.cfg.NodeID},
+	}
+}

@@ -1,0 +1,69 @@
+package broker
+
+import (
+	"errors"
+	"io"
+	"net"
+	"syscall"
+
+	"github.com/fjord-io/fjord/internal/commitlog"
+)
+
+// sendView writes a view's bytes to nc. On a TCP connection the kernel copies
+// them from the page cache to the socket (sendfile(2)); otherwise they go
+// through a buffer.
+func sendView(nc net.Conn, v *commitlog.View) error {
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return copyView(nc, v)
+	}
+	sc, err := tc.SyscallConn()
+	if err != nil {
+		return copyView(nc, v)
+	}
+	fc, err := v.File().SyscallConn()
+	if err != nil {
+		return copyView(nc, v)
+	}
+	off, remaining := v.Pos(), v.Len()
+	var sendErr error
+	ctlErr := fc.Control(func(ffd uintptr) {
+		werr := sc.Write(func(sfd uintptr) bool {
+			for remaining > 0 {
+				n, err := syscall.Sendfile(int(sfd), int(ffd), &off, remaining)
+				if n > 0 {
+					remaining -= n
+				}
+				switch {
+				case errors.Is(err, syscall.EAGAIN):
+					return false // wait until the socket is writable
+				case errors.Is(err, syscall.EINTR):
+					continue
+				case err != nil:
+					sendErr = err
+					return true
+				case n == 0:
+					sendErr = io.ErrUnexpectedEOF // the file is shorter than the view
+					return true
+				}
+			}
+			return true
+		})
+		if sendErr == nil {
+			sendErr = werr
+		}
+	})
+	if ctlErr != nil {
+		return ctlErr
+	}
+	return sendErr
+}
+
+func copyView(w io.Writer, v *commitlog.View) error {
+	buf := make([]byte, v.Len())
+	if err := v.ReadAt(buf); err != nil {
+		return err
+	}
+	_, err := w.Write(buf)
+	return err
+}
