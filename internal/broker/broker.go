@@ -25,6 +25,7 @@ type Broker struct {
 	log      *slog.Logger
 	meta     *metadata.Local
 	parts    *partitions
+	sessions *fetchSessions
 	host     string
 	port     int32
 
@@ -65,6 +66,7 @@ func New(cfg Config) (*Broker, error) {
 		host:     host,
 		port:     int32(port),
 		conns:    make(map[net.Conn]struct{}),
+		sessions: newFetchSessions(st.fetchSessionSlots),
 	}
 	b.parts, err = openPartitions(cfg.DataDir, cfg.NodeID, meta, cfg.Props)
 	if err != nil {

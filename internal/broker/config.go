@@ -110,6 +110,7 @@ type settings struct {
 	retentionCheckInterval time.Duration
 	cleanerBackoff         time.Duration
 	deleteTopicEnable      bool
+	fetchSessionSlots      int
 }
 
 func resolveSettings(p map[string]string) (settings, error) {
@@ -144,6 +145,7 @@ func resolveSettings(p map[string]string) (settings, error) {
 	s.retentionCheckInterval = time.Duration(geti("log.retention.check.interval.ms", 300_000)) * time.Millisecond
 	s.cleanerBackoff = time.Duration(geti("log.cleaner.backoff.ms", 15_000)) * time.Millisecond
 	s.deleteTopicEnable = getb("delete.topic.enable", true)
+	s.fetchSessionSlots = int(geti("max.incremental.fetch.session.cache.slots", 1000))
 	if err != nil {
 		return s, err
 	}

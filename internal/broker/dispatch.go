@@ -143,6 +143,7 @@ var errorMap = []struct {
 	{commitlog.ErrClosed, kerr.NotLeaderForPartition},
 	{record.ErrCorrupt, kerr.CorruptMessage},
 	{record.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},
+	{record.ErrInvalidRecord, kerr.InvalidRecord},
 	{metadata.ErrTopicExists, kerr.TopicAlreadyExists},
 	{metadata.ErrUnknownTopic, kerr.UnknownTopicOrPartition},
 	{metadata.ErrInvalidTopic, kerr.InvalidTopicException},

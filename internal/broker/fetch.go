@@ -20,17 +20,14 @@ import (
 // that the first non-empty partition always returns at least one whole batch.
 // Topics are named (v4-v12) or identified by topic id (v13+).
 //
-// Fetch sessions (KIP-227): this broker does not create sessions (it answers
-// SessionID 0, which clients treat as "sessionless"; every fetch is full), and
-// answers FETCH_SESSION_ID_NOT_FOUND to an incremental fetch.
+// Fetch sessions (KIP-227) are in fetchsession.go.
 
-// fetchPart is one requested partition, resolved.
+// fetchPart is one partition being read, resolved.
 type fetchPart struct {
-	topic, ti, pi int // indexes into the response
-	p             *partition.Partition
-	offset        int64
-	maxBytes      int32
-	err           error
+	topic, pi int // indexes into the response
+	t         *fetchTarget
+	p         *partition.Partition
+	err       error
 }
 
 // handleFetch answers a fetch. The returned views (per topic and partition
@@ -39,46 +36,56 @@ type fetchPart struct {
 func (b *Broker) handleFetch(ctx context.Context, cs *connState, req *kmsg.FetchRequest) (*kmsg.FetchResponse, [][]*commitlog.View, error) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	resp.SetVersion(req.Version)
-	if req.Version >= 7 && req.SessionID != 0 {
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+	plan, err := b.sessions.plan(req, time.Now())
+	if err != nil {
+		resp.ErrorCode = errorCode(err)
 		return resp, nil, nil
 	}
+	defer b.sessions.done(plan)
+	resp.SessionID = plan.sessionID
+
+	byID := req.Version >= 13
 	var parts []fetchPart
-	for _, rt := range req.Topics {
-		st := kmsg.NewFetchResponseTopic()
-		st.Topic = rt.Topic
-		st.TopicID = rt.TopicID
+	topicIndex := make(map[sessionKey]int)
+	for _, t := range plan.targets {
+		tk := sessionKey{topic: t.topic, topicID: t.topicID}
+		ti, ok := topicIndex[tk]
+		if !ok {
+			st := kmsg.NewFetchResponseTopic()
+			st.Topic, st.TopicID = t.topic, t.topicID
+			resp.Topics = append(resp.Topics, st)
+			ti = len(resp.Topics) - 1
+			topicIndex[tk] = ti
+		}
+		st := &resp.Topics[ti]
 		var ts *topicState
 		unknown := kerr.UnknownTopicOrPartition
-		if req.Version >= 13 {
-			ts = b.parts.topicByID(uuid.UUID(rt.TopicID))
+		if byID {
+			ts = b.parts.topicByID(uuid.UUID(t.topicID))
 			unknown = kerr.UnknownTopicID
 			if ts != nil {
 				st.Topic = ts.meta.Name
 			}
 		} else {
-			ts = b.parts.topic(rt.Topic)
+			ts = b.parts.topic(t.topic)
 		}
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewFetchResponseTopicPartition()
-			sp.Partition = rp.Partition
-			sp.HighWatermark = -1
-			sp.LastStableOffset = -1
-			sp.LogStartOffset = -1
-			fp := fetchPart{topic: len(resp.Topics), pi: len(st.Partitions), offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes}
-			switch {
-			case ts == nil || rp.Partition < 0 || int(rp.Partition) >= len(ts.parts):
-				fp.err = unknown
-			case ts.parts[rp.Partition] == nil:
-				fp.err = kerr.NotLeaderForPartition
-			default:
-				fp.p = ts.parts[rp.Partition]
-				fp.err = checkLeaderEpoch(fp.p, rp.CurrentLeaderEpoch)
-			}
-			st.Partitions = append(st.Partitions, sp)
-			parts = append(parts, fp)
+		sp := kmsg.NewFetchResponseTopicPartition()
+		sp.Partition = t.partition
+		sp.HighWatermark = -1
+		sp.LastStableOffset = -1
+		sp.LogStartOffset = -1
+		fp := fetchPart{topic: ti, pi: len(st.Partitions), t: t}
+		switch {
+		case ts == nil || t.partition < 0 || int(t.partition) >= len(ts.parts):
+			fp.err = unknown
+		case ts.parts[t.partition] == nil:
+			fp.err = kerr.NotLeaderForPartition
+		default:
+			fp.p = ts.parts[t.partition]
+			fp.err = checkLeaderEpoch(fp.p, t.leaderEpch)
 		}
-		resp.Topics = append(resp.Topics, st)
+		st.Partitions = append(st.Partitions, sp)
+		parts = append(parts, fp)
 	}
 
 	maxBytes := req.MaxBytes
@@ -102,12 +109,9 @@ func (b *Broker) handleFetch(ctx context.Context, cs *connState, req *kmsg.Fetch
 	}()
 	for {
 		total, anyErr := b.readFetch(resp, parts, views, maxBytes)
-		if anyErr || total >= int(req.MinBytes) || wait <= 0 {
-			return resp, views, nil
-		}
-		remaining := time.Until(deadline)
-		if remaining <= 0 {
-			return resp, views, nil
+		changed := plan.incremental && anyChanged(resp, parts, views)
+		if anyErr || changed || total >= int(req.MinBytes) || wait <= 0 || time.Until(deadline) <= 0 {
+			break
 		}
 		if wake == nil {
 			// Register before re-reading so no append between the read and
@@ -120,18 +124,77 @@ func (b *Broker) handleFetch(ctx context.Context, cs *connState, req *kmsg.Fetch
 			}
 			continue
 		}
-		timer := time.NewTimer(remaining)
+		timer := time.NewTimer(time.Until(deadline))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			releaseViews(views)
 			return nil, nil, ctx.Err()
 		case <-timer.C:
-			return resp, views, nil
 		case <-wake:
 			timer.Stop()
+			continue
+		}
+		b.readFetch(resp, parts, views, maxBytes)
+		break
+	}
+	if plan.session != nil {
+		views = finishSession(resp, parts, views, plan.incremental)
+	}
+	return resp, views, nil
+}
+
+// anyChanged reports whether an incremental fetch has something to say
+// other than records: an error or moved offsets. Such a response is sent at
+// once, as Kafka does.
+func anyChanged(resp *kmsg.FetchResponse, parts []fetchPart, views [][]*commitlog.View) bool {
+	for _, fp := range parts {
+		sp := &resp.Topics[fp.topic].Partitions[fp.pi]
+		if partChanged(sp, fp.t, views[fp.topic][fp.pi]) {
+			return true
 		}
 	}
+	return false
+}
+
+func partChanged(sp *kmsg.FetchResponseTopicPartition, t *fetchTarget, v *commitlog.View) bool {
+	return !t.sent || sp.ErrorCode != 0 || v != nil || sp.HighWatermark != t.sentHW || sp.LogStartOffset != t.sentLogStart
+}
+
+// finishSession records what the response tells the client, and for an
+// incremental fetch leaves out the partitions with nothing new.
+func finishSession(resp *kmsg.FetchResponse, parts []fetchPart, views [][]*commitlog.View, incremental bool) [][]*commitlog.View {
+	keep := make([][]bool, len(resp.Topics))
+	for i := range keep {
+		keep[i] = make([]bool, len(resp.Topics[i].Partitions))
+	}
+	for _, fp := range parts {
+		sp := &resp.Topics[fp.topic].Partitions[fp.pi]
+		keep[fp.topic][fp.pi] = !incremental || partChanged(sp, fp.t, views[fp.topic][fp.pi])
+		fp.t.sent, fp.t.sentHW, fp.t.sentLogStart = true, sp.HighWatermark, sp.LogStartOffset
+	}
+	if !incremental {
+		return views
+	}
+	topics := resp.Topics[:0]
+	outViews := views[:0]
+	for ti, st := range resp.Topics {
+		ps := st.Partitions[:0]
+		vs := views[ti][:0]
+		for pi, sp := range st.Partitions {
+			if keep[ti][pi] {
+				ps = append(ps, sp)
+				vs = append(vs, views[ti][pi])
+			}
+		}
+		if len(ps) > 0 {
+			st.Partitions = ps
+			topics = append(topics, st)
+			outViews = append(outViews, vs)
+		}
+	}
+	resp.Topics = topics
+	return outViews
 }
 
 // readFetch fills every partition of resp from its log, replacing the views
@@ -176,25 +239,25 @@ func releaseViews(views [][]*commitlog.View) {
 // readPartition sets a partition's offsets in the response and returns the
 // view of its next record batches (nil when there are none).
 func (b *Broker) readPartition(sp *kmsg.FetchResponseTopicPartition, fp fetchPart, budget int, first bool) (*commitlog.View, error) {
-	p := fp.p
+	p, t := fp.p, fp.t
 	hw := p.HighWatermark()
 	sp.HighWatermark = hw
 	sp.LastStableOffset = hw
 	sp.LogStartOffset = p.Log().LogStartOffset()
-	limit := int(fp.maxBytes)
+	limit := int(t.maxBytes)
 	if budget < limit {
 		limit = budget
 	}
 	if limit <= 0 && !first {
 		return nil, nil
 	}
-	if fp.offset > hw && fp.offset <= p.Log().LogEndOffset() {
+	if t.offset > hw && t.offset <= p.Log().LogEndOffset() {
 		return nil, nil // between HW and LEO: nothing visible yet
 	}
-	v, err := p.Log().Read(fp.offset, limit, hw, first)
+	v, err := p.Log().Read(t.offset, limit, hw, first)
 	if err != nil {
 		if errors.Is(err, commitlog.ErrOffsetOutOfRange) {
-			return nil, kerrf(kerr.OffsetOutOfRange, "offset %d is outside [%d, %d] of %s-%d", fp.offset, p.Log().LogStartOffset(), hw, p.Topic, p.Index)
+			return nil, kerrf(kerr.OffsetOutOfRange, "offset %d is outside [%d, %d] of %s-%d", t.offset, p.Log().LogStartOffset(), hw, p.Topic, p.Index)
 		}
 		return nil, err
 	}

@@ -324,7 +324,14 @@ func (ps *partitions) maintainOne(p *partition.Partition, now time.Time, clean b
 	} else if n > 0 {
 		p.Refresh()
 	}
+	// Kafka leaves fsync to the OS and to replication by default, but
+	// flushes rolled segments; this makes older segments durable within one
+	// check interval.
+	if err := p.Log().Flush(); err != nil && !errors.Is(err, commitlog.ErrClosed) {
+		log.Warn("flush failed", "topic", p.Topic, "partition", p.Index, "err", err)
+	}
 	if clean && cfg.Compact() {
+		p.Log().SetCompactionLimit(p.HighWatermark())
 		if err := p.Log().Compact(now); err != nil && !errors.Is(err, commitlog.ErrClosed) {
 			log.Warn("compaction failed", "topic", p.Topic, "partition", p.Index, "err", err)
 		}

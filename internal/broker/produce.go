@@ -67,7 +67,7 @@ func (b *Broker) handleProduce(req *kmsg.ProduceRequest) kmsg.Response {
 
 func (b *Broker) produceTo(p *partition.Partition, records []byte, now time.Time, sp *kmsg.ProduceResponseTopicPartition) error {
 	cfg := p.Config()
-	hs, err := record.Validate(records)
+	hs, err := record.ValidateProduce(records)
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func (b *Broker) produceTo(p *partition.Partition, records []byte, now time.Time
 		if int64(h.Size()) > max {
 			return kerrf(kerr.MessageTooLarge, "batch of %d bytes exceeds max.message.bytes=%d of topic %s", h.Size(), max, p.Topic)
 		}
-		if h.Transactional() || h.Control() {
+		if h.Transactional() {
 			return kerrf(kerr.TransactionalIDAuthorizationFailed, "transactional batches are not supported yet")
 		}
 	}
