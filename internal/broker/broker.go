@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fjord-io/fjord/internal/group"
 	"github.com/fjord-io/fjord/internal/metadata"
 )
 
@@ -26,6 +27,9 @@ type Broker struct {
 	meta     *metadata.Local
 	parts    *partitions
 	sessions *fetchSessions
+	pids     producerIDs
+	groups   *group.Coordinator
+	groupLog *offsetsLog
 	host     string
 	port     int32
 
@@ -72,6 +76,17 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	gcfg, err := groupConfig(cfg.Props, func(topic string, p int32) bool { return b.parts.get(topic, p) != nil })
+	if err != nil {
+		b.parts.close()
+		return nil, err
+	}
+	b.groupLog = &offsetsLog{b: b, partitions: gcfg.Partitions}
+	b.groups = group.New(gcfg, b.groupLog, b.log)
+	if err := b.groups.Load(); err != nil {
+		b.parts.close()
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -95,7 +110,11 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	b.wg.Add(2)
+	b.wg.Add(3)
+	go func() {
+		defer b.wg.Done()
+		b.groups.Run(ctx)
+	}()
 	go func() {
 		defer b.wg.Done()
 		<-ctx.Done()

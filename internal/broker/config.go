@@ -111,6 +111,7 @@ type settings struct {
 	cleanerBackoff         time.Duration
 	deleteTopicEnable      bool
 	fetchSessionSlots      int
+	producerIDExpiration   time.Duration
 }
 
 func resolveSettings(p map[string]string) (settings, error) {
@@ -146,6 +147,7 @@ func resolveSettings(p map[string]string) (settings, error) {
 	s.cleanerBackoff = time.Duration(geti("log.cleaner.backoff.ms", 15_000)) * time.Millisecond
 	s.deleteTopicEnable = getb("delete.topic.enable", true)
 	s.fetchSessionSlots = int(geti("max.incremental.fetch.session.cache.slots", 1000))
+	s.producerIDExpiration = time.Duration(geti("producer.id.expiration.ms", 86_400_000)) * time.Millisecond
 	if err != nil {
 		return s, err
 	}

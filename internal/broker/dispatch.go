@@ -12,6 +12,7 @@ import (
 
 	"github.com/fjord-io/fjord/internal/commitlog"
 	"github.com/fjord-io/fjord/internal/metadata"
+	"github.com/fjord-io/fjord/internal/partition"
 	"github.com/fjord-io/fjord/internal/record"
 	"github.com/fjord-io/fjord/internal/topicconfig"
 )
@@ -39,6 +40,19 @@ var apis = func() map[int16]apiRange {
 		kmsg.CreatePartitions:        0,
 		kmsg.IncrementalAlterConfigs: 0,
 		kmsg.DescribeCluster:         0,
+		// Consumer groups (group/*.go) and idempotent producers.
+		kmsg.FindCoordinator: 0,
+		kmsg.JoinGroup:       0,
+		kmsg.SyncGroup:       0,
+		kmsg.Heartbeat:       0,
+		kmsg.LeaveGroup:      0,
+		kmsg.OffsetCommit:    0,
+		kmsg.OffsetFetch:     0,
+		kmsg.ListGroups:      0,
+		kmsg.DescribeGroups:  0,
+		kmsg.DeleteGroups:    0,
+		kmsg.OffsetDelete:    0,
+		kmsg.InitProducerID:  0,
 	}
 	kafka39 := kversion.V3_9_0()
 	m := make(map[int16]apiRange, len(minVersions))
@@ -100,6 +114,30 @@ func (b *Broker) handle(ctx context.Context, cs *connState, req *request) (reply
 		resp = b.handleOffsetForLeaderEpoch(body)
 	case *kmsg.DescribeLogDirsRequest:
 		resp = b.handleDescribeLogDirs(body)
+	case *kmsg.InitProducerIDRequest:
+		resp = b.handleInitProducerID(body)
+	case *kmsg.FindCoordinatorRequest:
+		resp = b.handleFindCoordinator(body)
+	case *kmsg.JoinGroupRequest:
+		resp, err = b.handleJoinGroup(ctx, cs, req.clientID, body)
+	case *kmsg.SyncGroupRequest:
+		resp, err = b.handleSyncGroup(ctx, body)
+	case *kmsg.HeartbeatRequest:
+		resp = b.handleHeartbeat(body)
+	case *kmsg.LeaveGroupRequest:
+		resp = b.handleLeaveGroup(body)
+	case *kmsg.OffsetCommitRequest:
+		resp = b.handleOffsetCommit(body)
+	case *kmsg.OffsetFetchRequest:
+		resp = b.handleOffsetFetch(body)
+	case *kmsg.ListGroupsRequest:
+		resp = b.handleListGroups(body)
+	case *kmsg.DescribeGroupsRequest:
+		resp = b.handleDescribeGroups(body)
+	case *kmsg.DeleteGroupsRequest:
+		resp = b.handleDeleteGroups(body)
+	case *kmsg.OffsetDeleteRequest:
+		resp = b.handleOffsetDelete(body)
 	default:
 		return nil, fmt.Errorf("%w: no handler for %s", errCloseConn, kmsg.NameForKey(req.key))
 	}
@@ -149,6 +187,8 @@ var errorMap = []struct {
 	{metadata.ErrInvalidTopic, kerr.InvalidTopicException},
 	{metadata.ErrPartitionsDec, kerr.InvalidPartitions},
 	{topicconfig.ErrInvalid, kerr.InvalidConfig},
+	{partition.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
+	{partition.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
 }
 
 // codedError is a Kafka error code with a message that says what to fix.

@@ -151,7 +151,12 @@ func (ps *partitions) openPartition(t metadata.Topic, pm metadata.Partition, cfg
 	if err != nil {
 		return nil, fmt.Errorf("open log %s-%d: %w", t.Name, pm.Index, err)
 	}
-	return partition.New(t.Name, pm.Index, l, pm.LeaderEpoch, cfg), nil
+	p, err := partition.New(t.Name, pm.Index, l, pm.LeaderEpoch, cfg)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	return p, nil
 }
 
 func (ps *partitions) install(ts *topicState) {
@@ -308,15 +313,18 @@ func (ps *partitions) maintain(ctx context.Context, st settings, log *slog.Logge
 					if p == nil || ctx.Err() != nil {
 						continue
 					}
-					ps.maintainOne(p, now, clean, log)
+					ps.maintainOne(p, now, clean, st.producerIDExpiration, log)
 				}
 			}
 		}
 	}
 }
 
-func (ps *partitions) maintainOne(p *partition.Partition, now time.Time, clean bool, log *slog.Logger) {
+func (ps *partitions) maintainOne(p *partition.Partition, now time.Time, clean bool, producerExpiration time.Duration, log *slog.Logger) {
 	cfg := p.Config()
+	if err := p.MaintainProducers(now, producerExpiration); err != nil {
+		log.Warn("producer state maintenance failed", "topic", p.Topic, "partition", p.Index, "err", err)
+	}
 	if n, err := p.Log().EnforceRetention(now); err != nil {
 		if !errors.Is(err, commitlog.ErrClosed) {
 			log.Warn("retention failed", "topic", p.Topic, "partition", p.Index, "err", err)
@@ -338,12 +346,12 @@ func (ps *partitions) maintainOne(p *partition.Partition, now time.Time, clean b
 	}
 }
 
-// close closes every log.
+// close closes every partition.
 func (ps *partitions) close() {
 	for _, ts := range ps.all() {
 		for _, p := range ts.parts {
 			if p != nil {
-				p.Log().Close()
+				p.Close()
 			}
 		}
 	}

@@ -18,6 +18,13 @@ import (
 // topics get the broker's timestamp, and a topic whose compression.type names
 // a codec has batches in other codecs re-encoded. Transactional produce is not
 // supported yet.
+//
+// Idempotent producers (batches with a producer id, from InitProducerID) get
+// KIP-98's guarantees from the partition (partition.AppendLeader): a retried
+// batch is answered with its original offset and not appended twice, a
+// sequence gap gets OUT_OF_ORDER_SEQUENCE_NUMBER and a fenced epoch
+// INVALID_PRODUCER_EPOCH. Such a produce must hold one batch per partition,
+// as Kafka requires (INVALID_RECORD otherwise).
 
 func (b *Broker) handleProduce(req *kmsg.ProduceRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
@@ -107,6 +114,9 @@ func (b *Broker) produceTo(p *partition.Partition, records []byte, now time.Time
 		return err
 	}
 	sp.BaseOffset = info.FirstOffset
+	if info.Duplicate && logAppendTime >= 0 {
+		logAppendTime = info.Timestamp // the original's append time
+	}
 	sp.LogAppendTime = logAppendTime
 	sp.LogStartOffset = info.LogStartOffset
 	return nil

@@ -90,6 +90,8 @@ func ValidateTopicName(name string) error {
 type document struct {
 	ClusterID string   `json:"clusterId"`
 	Topics    []*Topic `json:"topics"`
+	// NextProducerID is the first producer id never handed out.
+	NextProducerID int64 `json:"nextProducerId,omitempty"`
 }
 
 // Local is a metadata store for a single-broker cluster, persisted as one
@@ -104,6 +106,7 @@ type Local struct {
 		topics    map[string]*Topic
 		byID      map[uuid.UUID]*Topic
 		version   uint64
+		nextPID   int64 // first producer id never handed out
 	}
 }
 
@@ -132,6 +135,7 @@ func OpenLocal(path, clusterID string) (*Local, error) {
 		return nil, fmt.Errorf("decode metadata %s: %w", path, err)
 	}
 	l.mu.clusterID = doc.ClusterID
+	l.mu.nextPID = doc.NextProducerID
 	for _, t := range doc.Topics {
 		l.mu.topics[t.Name] = t
 		l.mu.byID[t.ID] = t
@@ -278,7 +282,7 @@ func (l *Local) SetConfigs(name string, configs map[string]string) error {
 // written under the lock: every change is durable, in order, before it is
 // visible.
 func (l *Local) persistLocked() error {
-	doc := document{ClusterID: l.mu.clusterID}
+	doc := document{ClusterID: l.mu.clusterID, NextProducerID: l.mu.nextPID}
 	for _, t := range l.mu.topics {
 		doc.Topics = append(doc.Topics, t)
 	}

@@ -1,19 +1,24 @@
 // Package partition holds one partition replica on a broker: its log, its
-// leader epoch, its high watermark, and the fetches waiting for it to grow.
+// leader epoch, its high watermark, the fetches waiting for it to grow, and
+// what it knows of the idempotent producers appending to it.
 package partition
 
 import (
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fjord-io/fjord/internal/commitlog"
+	"github.com/fjord-io/fjord/internal/record"
 	"github.com/fjord-io/fjord/internal/topicconfig"
 )
 
 // Partition is one partition replica. It is safe for concurrent use: the log
-// serializes appends, the epoch and high watermark are atomics, and mu guards
-// only the waiter set.
+// serializes appends, the epoch and high watermark are atomics, mu guards
+// only the waiter set, idem.mu the producer state, and snapMu the writing of
+// producer-state snapshots (taken before idem.mu when both are held).
 type Partition struct {
 	Topic string
 	Index int32
@@ -28,16 +33,44 @@ type Partition struct {
 		sync.Mutex
 		waiters map[chan<- struct{}]struct{}
 	}
+
+	// idem serializes the appends of batches that carry a producer id and
+	// guards what the partition knows of their producers. Its holder does
+	// the log append, by design: the duplicate and sequence checks, the
+	// append and the state update are one step, so two retries of a batch
+	// cannot both append; the lock order is the producers' append order.
+	// Appends without a producer id do not take it: they neither read nor
+	// change the producer state.
+	idem struct {
+		mu        sync.Mutex
+		producers producerState
+	}
+
+	// snapMu serializes snapshot writes (MaintainProducers, Close) and
+	// guards snapBase, the active segment's base offset when the last
+	// snapshot was written, and closed.
+	snapMu   sync.Mutex
+	snapBase int64
+	closed   bool
 }
 
 // New wraps an open log. The broker is the partition's leader at epoch.
-func New(topic string, index int32, log *commitlog.Log, epoch int32, cfg topicconfig.Set) *Partition {
+// The producer state is restored from the log: from the producer-state
+// snapshot plus the batches after its offset, or from every batch when
+// there is no usable snapshot.
+func New(topic string, index int32, log *commitlog.Log, epoch int32, cfg topicconfig.Set) (*Partition, error) {
+	producers, err := rebuildProducers(log.Dir(), log.LogEndOffset(), log.ScanHeaders)
+	if err != nil {
+		return nil, fmt.Errorf("partition %s-%d: %w", topic, index, err)
+	}
 	p := &Partition{Topic: topic, Index: index, log: log}
 	p.leaderEpoch.Store(epoch)
 	p.hw.Store(log.LogEndOffset())
 	p.cfg.Store(&cfg)
 	p.mu.waiters = make(map[chan<- struct{}]struct{})
-	return p
+	p.idem.producers = producers
+	p.snapBase = log.ActiveSegmentBase()
+	return p, nil
 }
 
 // Log returns the partition's log.
@@ -59,15 +92,81 @@ func (p *Partition) SetConfig(cfg topicconfig.Set) {
 	p.log.SetConfig(cfg.LogConfig())
 }
 
-// AppendLeader appends producer batches as the leader and advances the high
-// watermark. With a single replica the watermark is the log end offset.
-func (p *Partition) AppendLeader(batches []byte, now time.Time) (commitlog.AppendInfo, error) {
-	info, err := p.log.Append(batches, p.LeaderEpoch(), now)
+// AppendInfo describes a leader append.
+type AppendInfo struct {
+	commitlog.AppendInfo
+	// Duplicate reports a retry of a batch already in the log: nothing was
+	// appended, and FirstOffset and LastOffset are the original batch's.
+	Duplicate bool
+	// Timestamp is, for a duplicate, the original batch's MaxTimestamp (its
+	// append time on a LogAppendTime topic).
+	Timestamp int64
+}
+
+// AppendLeader appends producer batches (whole batches, as checked by
+// record.Validate) as the leader and advances the high watermark; with a
+// single replica the watermark is the log end offset.
+//
+// Batches with a producer id (ProducerID >= 0: idempotent producers) are
+// first checked against what the partition knows of their producer (see
+// producerState.check for the rules): a retry of one of the producer's last
+// five batches is not appended again and is answered with the original's
+// offsets, Duplicate set; a fenced epoch fails with ErrInvalidProducerEpoch
+// and a sequence gap with ErrOutOfOrderSequence. Such an append must be
+// exactly one batch, as Kafka requires of every produce, with a sequence
+// number (BaseSequence >= 0), else it fails with an error wrapping
+// record.ErrInvalidRecord. Check, append and bookkeeping are atomic.
+func (p *Partition) AppendLeader(batches []byte, now time.Time) (AppendInfo, error) {
+	first, n, idem, err := inspect(batches)
 	if err != nil {
+		return AppendInfo{}, err
+	}
+	var info AppendInfo
+	if idem {
+		info, err = p.appendIdempotent(first, n, batches, now)
+	} else {
+		info.AppendInfo, err = p.log.Append(batches, p.LeaderEpoch(), now)
+	}
+	if err != nil || info.Duplicate {
 		return info, err
 	}
 	p.advanceHW(p.log.LogEndOffset())
 	return info, nil
+}
+
+// appendIdempotent appends the single batch with header h of an idempotent
+// producer, or recognizes it as a retry.
+func (p *Partition) appendIdempotent(h record.Header, n int, batches []byte, now time.Time) (AppendInfo, error) {
+	switch {
+	case n != 1:
+		return AppendInfo{}, fmt.Errorf("%d batches of producer %d in one produce; send one per partition: %w", n, h.ProducerID, record.ErrInvalidRecord)
+	case h.BaseSequence < 0:
+		return AppendInfo{}, fmt.Errorf("batch of producer %d has no sequence number: %w", h.ProducerID, record.ErrInvalidRecord)
+	}
+	p.idem.mu.Lock()
+	defer p.idem.mu.Unlock()
+	dup, err := p.idem.producers.check(h)
+	if err != nil {
+		return AppendInfo{}, err
+	}
+	if dup != nil {
+		return AppendInfo{
+			AppendInfo: commitlog.AppendInfo{FirstOffset: dup.FirstOffset, LastOffset: dup.LastOffset, LogStartOffset: p.log.LogStartOffset()},
+			Duplicate:  true,
+			Timestamp:  dup.Timestamp,
+		}, nil
+	}
+	info, err := p.log.Append(batches, p.LeaderEpoch(), now)
+	if err != nil {
+		return AppendInfo{}, err
+	}
+	// The log wrote the offsets into the caller's batch.
+	stored, err := record.ReadHeader(batches)
+	if err != nil {
+		return AppendInfo{}, err
+	}
+	p.idem.producers.apply(stored)
+	return AppendInfo{AppendInfo: info}, nil
 }
 
 func (p *Partition) advanceHW(to int64) {
@@ -118,4 +217,56 @@ func (p *Partition) wake() {
 		}
 	}
 	p.mu.Unlock()
+}
+
+// MaintainProducers does the periodic producer-state work; the broker calls
+// it from its maintenance loop. It forgets the producers whose latest batch
+// is at least expiration old (producer.id.expiration.ms), and writes a
+// producer-state snapshot if the log has rolled since the last one, so that
+// an open after a crash replays little more than the active segment.
+func (p *Partition) MaintainProducers(now time.Time, expiration time.Duration) error {
+	p.idem.mu.Lock()
+	p.idem.producers.expire(now.UnixMilli(), expiration.Milliseconds())
+	p.idem.mu.Unlock()
+
+	p.snapMu.Lock()
+	defer p.snapMu.Unlock()
+	if base := p.log.ActiveSegmentBase(); p.closed || base < 0 || base == p.snapBase {
+		return nil
+	}
+	return p.snapshotLocked()
+}
+
+// Close writes the producer-state snapshot, so that the next open replays
+// no batch, then closes the log. Appends racing with Close are either in
+// the snapshot or after its offset, and are replayed on open. Close is
+// idempotent.
+func (p *Partition) Close() error {
+	p.snapMu.Lock()
+	defer p.snapMu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	return errors.Join(p.snapshotLocked(), p.log.Close())
+}
+
+// snapshotLocked writes the producer-state snapshot; the caller holds
+// snapMu. The state and the log end offset are read together under
+// idem.mu, and the file is written after it is released. Every batch with a
+// producer id is appended under idem.mu, so the state then reflects every
+// such batch below that offset and none above it.
+func (p *Partition) snapshotLocked() error {
+	base := p.log.ActiveSegmentBase()
+	p.idem.mu.Lock()
+	data, err := p.idem.producers.encode(p.log.LogEndOffset())
+	p.idem.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("partition %s-%d: encode producer state: %w", p.Topic, p.Index, err)
+	}
+	if err := writeSnapshot(p.log.Dir(), data); err != nil {
+		return fmt.Errorf("partition %s-%d: %w", p.Topic, p.Index, err)
+	}
+	p.snapBase = base
+	return nil
 }
