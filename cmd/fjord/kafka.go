@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
+	"os"
+
+	"github.com/fjord-io/fjord/internal/mskcli"
 )
 
-// runKafka is replaced by its owner; placeholder while the subcommand is built.
+// runKafka runs `fjord kafka <verb> [flags]`, the control plane's client.
 func runKafka(ctx context.Context, args []string) error {
-	return errors.New("kafka: not built yet")
+	return mskcli.Main(ctx, args, os.Stdout, os.Stderr)
 }

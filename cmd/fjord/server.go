@@ -2,10 +2,53 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fjord-io/fjord/internal/controlplane"
 )
 
-// runServer is replaced by its owner; placeholder while the subcommand is built.
+// runServer runs the control plane: `fjord server [--listen ADDR] [--data-dir DIR] [--region REGION]`.
 func runServer(ctx context.Context, args []string) error {
-	return errors.New("server: not built yet")
+	fs := flag.NewFlagSet("fjord server", flag.ContinueOnError)
+	var cfg controlplane.Config
+	defaultDir := "fjord-data"
+	if home, err := os.UserHomeDir(); err == nil {
+		defaultDir = filepath.Join(home, ".fjord")
+	}
+	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address of the MSK API")
+	fs.StringVar(&cfg.DataDir, "data-dir", defaultDir, "directory for state, root credentials and broker data")
+	fs.StringVar(&cfg.Region, "region", "us-east-1", "AWS region the API serves; requests must be signed for it")
+	fs.StringVar(&cfg.Account, "account", "000000000000", "12-digit account ID used in ARNs")
+	fs.StringVar(&cfg.BrokerBinary, "broker-binary", "", "executable to run brokers with (default: this fjord binary)")
+	ports := fs.String("broker-ports", "21092-21999", "range of 127.0.0.1 ports for brokers, LOW-HIGH")
+	fs.DurationVar(&cfg.CreateTimeout, "create-timeout", 2*time.Minute, "how long a cluster may take to become ACTIVE before it is FAILED")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	lo, hi, ok := strings.Cut(*ports, "-")
+	var err1, err2 error
+	cfg.PortMin, err1 = strconv.Atoi(lo)
+	cfg.PortMax, err2 = strconv.Atoi(hi)
+	if !ok || err1 != nil || err2 != nil {
+		return fmt.Errorf("--broker-ports %q is not LOW-HIGH", *ports)
+	}
+	cfg.RootAccessKeyID = os.Getenv("FJORD_ROOT_ACCESS_KEY_ID")
+	cfg.RootSecretAccessKey = os.Getenv("FJORD_ROOT_SECRET_ACCESS_KEY")
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: %w", *logLevel, err)
+	}
+	cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return controlplane.Run(ctx, cfg)
 }
