@@ -92,22 +92,13 @@ func defineListConfigurations(fs *flag.FlagSet) func(context.Context, *cli) erro
 	return func(ctx context.Context, c *cli) error {
 		max, next := p.input()
 		in := &kafka.ListConfigurationsInput{MaxResults: max, NextToken: next}
-		if !p.all() {
-			out, err := c.client.ListConfigurations(ctx, in)
-			if err != nil {
-				return err
-			}
-			return c.render(out)
-		}
-		all := &kafka.ListConfigurationsOutput{Configurations: []types.Configuration{}}
-		for pg := kafka.NewListConfigurationsPaginator(c.client, in); pg.HasMorePages(); {
-			out, err := pg.NextPage(ctx)
-			if err != nil {
-				return err
-			}
-			all.Configurations = append(all.Configurations, out.Configurations...)
-		}
-		return c.render(all)
+		return renderPages(ctx, c, &p,
+			func() (*kafka.ListConfigurationsOutput, error) { return c.client.ListConfigurations(ctx, in) },
+			kafka.NewListConfigurationsPaginator(c.client, in),
+			&kafka.ListConfigurationsOutput{Configurations: []types.Configuration{}},
+			func(all, page *kafka.ListConfigurationsOutput) {
+				all.Configurations = append(all.Configurations, page.Configurations...)
+			})
 	}
 }
 
@@ -121,22 +112,15 @@ func defineListConfigurationRevisions(fs *flag.FlagSet) func(context.Context, *c
 		}
 		max, next := p.input()
 		in := &kafka.ListConfigurationRevisionsInput{Arn: arn, MaxResults: max, NextToken: next}
-		if !p.all() {
-			out, err := c.client.ListConfigurationRevisions(ctx, in)
-			if err != nil {
-				return err
-			}
-			return c.render(out)
-		}
-		all := &kafka.ListConfigurationRevisionsOutput{Revisions: []types.ConfigurationRevision{}}
-		for pg := kafka.NewListConfigurationRevisionsPaginator(c.client, in); pg.HasMorePages(); {
-			out, err := pg.NextPage(ctx)
-			if err != nil {
-				return err
-			}
-			all.Revisions = append(all.Revisions, out.Revisions...)
-		}
-		return c.render(all)
+		return renderPages(ctx, c, &p,
+			func() (*kafka.ListConfigurationRevisionsOutput, error) {
+				return c.client.ListConfigurationRevisions(ctx, in)
+			},
+			kafka.NewListConfigurationRevisionsPaginator(c.client, in),
+			&kafka.ListConfigurationRevisionsOutput{Revisions: []types.ConfigurationRevision{}},
+			func(all, page *kafka.ListConfigurationRevisionsOutput) {
+				all.Revisions = append(all.Revisions, page.Revisions...)
+			})
 	}
 }
 

@@ -69,6 +69,32 @@ func (p *pageFlags) input() (*int32, *string) {
 // all reports whether every page should be fetched.
 func (p *pageFlags) all() bool { return p.max == 0 }
 
+// pager is what the SDK's paginator of every list operation provides.
+type pager[O any] interface {
+	HasMorePages() bool
+	NextPage(context.Context, ...func(*kafka.Options)) (O, error)
+}
+
+// renderPages renders the one page asked for with --max-results, or else
+// every page, each merged into all by add.
+func renderPages[O any](ctx context.Context, c *cli, p *pageFlags, one func() (O, error), pg pager[O], all O, add func(all, page O)) error {
+	if !p.all() {
+		out, err := one()
+		if err != nil {
+			return err
+		}
+		return c.render(out)
+	}
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			return err
+		}
+		add(all, page)
+	}
+	return c.render(all)
+}
+
 var verbs = map[string]verb{
 	"create-cluster":                  {"create a provisioned cluster (only a name and a broker count are required)", defineCreateCluster},
 	"create-cluster-v2":               {"create a cluster from a provisioned (or serverless) description", defineCreateClusterV2},
@@ -135,22 +161,13 @@ func defineListClusters(fs *flag.FlagSet) func(context.Context, *cli) error {
 		if *filter != "" {
 			in.ClusterNameFilter = filter
 		}
-		if !p.all() {
-			out, err := c.client.ListClusters(ctx, in)
-			if err != nil {
-				return err
-			}
-			return c.render(out)
-		}
-		all := &kafka.ListClustersOutput{ClusterInfoList: []types.ClusterInfo{}}
-		for pg := kafka.NewListClustersPaginator(c.client, in); pg.HasMorePages(); {
-			out, err := pg.NextPage(ctx)
-			if err != nil {
-				return err
-			}
-			all.ClusterInfoList = append(all.ClusterInfoList, out.ClusterInfoList...)
-		}
-		return c.render(all)
+		return renderPages(ctx, c, &p,
+			func() (*kafka.ListClustersOutput, error) { return c.client.ListClusters(ctx, in) },
+			kafka.NewListClustersPaginator(c.client, in),
+			&kafka.ListClustersOutput{ClusterInfoList: []types.ClusterInfo{}},
+			func(all, page *kafka.ListClustersOutput) {
+				all.ClusterInfoList = append(all.ClusterInfoList, page.ClusterInfoList...)
+			})
 	}
 }
 
@@ -168,22 +185,13 @@ func defineListClustersV2(fs *flag.FlagSet) func(context.Context, *cli) error {
 		if *typ != "" {
 			in.ClusterTypeFilter = typ
 		}
-		if !p.all() {
-			out, err := c.client.ListClustersV2(ctx, in)
-			if err != nil {
-				return err
-			}
-			return c.render(out)
-		}
-		all := &kafka.ListClustersV2Output{ClusterInfoList: []types.Cluster{}}
-		for pg := kafka.NewListClustersV2Paginator(c.client, in); pg.HasMorePages(); {
-			out, err := pg.NextPage(ctx)
-			if err != nil {
-				return err
-			}
-			all.ClusterInfoList = append(all.ClusterInfoList, out.ClusterInfoList...)
-		}
-		return c.render(all)
+		return renderPages(ctx, c, &p,
+			func() (*kafka.ListClustersV2Output, error) { return c.client.ListClustersV2(ctx, in) },
+			kafka.NewListClustersV2Paginator(c.client, in),
+			&kafka.ListClustersV2Output{ClusterInfoList: []types.Cluster{}},
+			func(all, page *kafka.ListClustersV2Output) {
+				all.ClusterInfoList = append(all.ClusterInfoList, page.ClusterInfoList...)
+			})
 	}
 }
 
@@ -211,22 +219,13 @@ func defineListNodes(fs *flag.FlagSet) func(context.Context, *cli) error {
 		}
 		max, next := p.input()
 		in := &kafka.ListNodesInput{ClusterArn: arn, MaxResults: max, NextToken: next}
-		if !p.all() {
-			out, err := c.client.ListNodes(ctx, in)
-			if err != nil {
-				return err
-			}
-			return c.render(out)
-		}
-		all := &kafka.ListNodesOutput{NodeInfoList: []types.NodeInfo{}}
-		for pg := kafka.NewListNodesPaginator(c.client, in); pg.HasMorePages(); {
-			out, err := pg.NextPage(ctx)
-			if err != nil {
-				return err
-			}
-			all.NodeInfoList = append(all.NodeInfoList, out.NodeInfoList...)
-		}
-		return c.render(all)
+		return renderPages(ctx, c, &p,
+			func() (*kafka.ListNodesOutput, error) { return c.client.ListNodes(ctx, in) },
+			kafka.NewListNodesPaginator(c.client, in),
+			&kafka.ListNodesOutput{NodeInfoList: []types.NodeInfo{}},
+			func(all, page *kafka.ListNodesOutput) {
+				all.NodeInfoList = append(all.NodeInfoList, page.NodeInfoList...)
+			})
 	}
 }
 
@@ -240,22 +239,13 @@ func defineListClusterOperations(fs *flag.FlagSet) func(context.Context, *cli) e
 		}
 		max, next := p.input()
 		in := &kafka.ListClusterOperationsInput{ClusterArn: arn, MaxResults: max, NextToken: next}
-		if !p.all() {
-			out, err := c.client.ListClusterOperations(ctx, in)
-			if err != nil {
-				return err
-			}
-			return c.render(out)
-		}
-		all := &kafka.ListClusterOperationsOutput{ClusterOperationInfoList: []types.ClusterOperationInfo{}}
-		for pg := kafka.NewListClusterOperationsPaginator(c.client, in); pg.HasMorePages(); {
-			out, err := pg.NextPage(ctx)
-			if err != nil {
-				return err
-			}
-			all.ClusterOperationInfoList = append(all.ClusterOperationInfoList, out.ClusterOperationInfoList...)
-		}
-		return c.render(all)
+		return renderPages(ctx, c, &p,
+			func() (*kafka.ListClusterOperationsOutput, error) { return c.client.ListClusterOperations(ctx, in) },
+			kafka.NewListClusterOperationsPaginator(c.client, in),
+			&kafka.ListClusterOperationsOutput{ClusterOperationInfoList: []types.ClusterOperationInfo{}},
+			func(all, page *kafka.ListClusterOperationsOutput) {
+				all.ClusterOperationInfoList = append(all.ClusterOperationInfoList, page.ClusterOperationInfoList...)
+			})
 	}
 }
 
