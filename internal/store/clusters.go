@@ -80,26 +80,10 @@ func (s *SQLite) Clusters(ctx context.Context, namePrefix string, p Page) ([]clu
 	if err != nil {
 		return nil, "", fmt.Errorf("list clusters: %w", err)
 	}
-	defer rows.Close()
-	var out []cluster.Cluster
-	var last int64
-	next := ""
-	for rows.Next() {
-		if len(out) == limit {
-			next = token(last)
-			break
-		}
-		c, seq, err := scanCluster(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("list clusters: %w", err)
-		}
-		out = append(out, c)
-		last = seq
-	}
-	if err := rows.Err(); err != nil {
+	out, next, err := collectPage(rows, limit, scanCluster)
+	if err != nil {
 		return nil, "", fmt.Errorf("list clusters: %w", err)
 	}
-	rows.Close()
 	for i := range out {
 		if out[i].Tags, err = readTags(ctx, s.db, out[i].ARN); err != nil {
 			return nil, "", err

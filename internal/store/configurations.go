@@ -91,23 +91,11 @@ func (s *SQLite) Configurations(ctx context.Context, p Page) ([]cluster.Configur
 	if err != nil {
 		return nil, "", fmt.Errorf("list configurations: %w", err)
 	}
-	defer rows.Close()
-	var out []cluster.ConfigurationRecord
-	var last int64
-	next := ""
-	for rows.Next() {
-		if len(out) == limit {
-			next = token(last)
-			break
-		}
-		c, seq, err := scanConfiguration(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("list configurations: %w", err)
-		}
-		out = append(out, c)
-		last = seq
+	out, next, err := collectPage(rows, limit, scanConfiguration)
+	if err != nil {
+		return nil, "", fmt.Errorf("list configurations: %w", err)
 	}
-	return out, next, rows.Err()
+	return out, next, nil
 }
 
 // AddRevision implements Store.
@@ -181,7 +169,7 @@ func (s *SQLite) Revisions(ctx context.Context, arn string, p Page) ([]cluster.R
 		r.CreationTime = fromNanos(created)
 		out = append(out, r)
 	}
-	return out, next, rows.Err()
+	return out, next, nil
 }
 
 // DeleteConfiguration implements Store.

@@ -112,23 +112,11 @@ func (s *SQLite) Operations(ctx context.Context, clusterARN string, p Page) ([]c
 	if err != nil {
 		return nil, "", fmt.Errorf("list operations: %w", err)
 	}
-	defer rows.Close()
-	var out []cluster.Operation
-	var last int64
-	next := ""
-	for rows.Next() {
-		if len(out) == limit {
-			next = token(last)
-			break
-		}
-		op, seq, err := scanOperation(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("list operations: %w", err)
-		}
-		out = append(out, op)
-		last = seq
+	out, next, err := collectPage(rows, limit, scanOperation)
+	if err != nil {
+		return nil, "", fmt.Errorf("list operations: %w", err)
 	}
-	return out, next, rows.Err()
+	return out, next, nil
 }
 
 // UpdateOperation implements Store.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"encoding/base64"
 	"strconv"
 	"strings"
@@ -36,4 +37,25 @@ func (p Page) after() (int64, error) {
 // token encodes position n as an opaque next token.
 func token(n int64) string {
 	return base64.RawURLEncoding.EncodeToString([]byte("p1:" + strconv.FormatInt(n, 10)))
+}
+
+// collectPage scans up to limit rows; when one more row is there (the query
+// asks for limit+1), it returns the token of the page that follows.
+// It closes rows.
+func collectPage[T any](rows *sql.Rows, limit int, scan func(scanner) (T, int64, error)) ([]T, string, error) {
+	defer rows.Close()
+	var out []T
+	var last int64
+	for rows.Next() {
+		if len(out) == limit {
+			return out, token(last), rows.Err()
+		}
+		v, seq, err := scan(rows)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, v)
+		last = seq
+	}
+	return out, "", rows.Err()
 }
