@@ -4,6 +4,7 @@
 package partition
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -252,15 +253,16 @@ func (p *Partition) Close() error {
 }
 
 // snapshotLocked writes the producer-state snapshot; the caller holds
-// snapMu. The state and the log end offset are read together under
-// idem.mu, and the file is written after it is released. Every batch with a
-// producer id is appended under idem.mu, so the state then reflects every
-// such batch below that offset and none above it.
+// snapMu. The state is copied together with the log end offset under
+// idem.mu, and encoded and written after it is released. Every batch with a
+// producer id is appended under idem.mu, so the copy reflects every such
+// batch below that offset and none above it.
 func (p *Partition) snapshotLocked() error {
 	base := p.log.ActiveSegmentBase()
 	p.idem.mu.Lock()
-	data, err := p.idem.producers.encode(p.log.LogEndOffset())
+	snap := p.idem.producers.snapshot(p.log.LogEndOffset())
 	p.idem.mu.Unlock()
+	data, err := json.Marshal(snap)
 	if err != nil {
 		return fmt.Errorf("partition %s-%d: encode producer state: %w", p.Topic, p.Index, err)
 	}

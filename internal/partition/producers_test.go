@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -288,7 +289,7 @@ func TestSnapshotIsTrusted(t *testing.T) {
 			p.Log().Close()
 			// Producer 9 is in no batch of the log.
 			ps := producerState{9: {Epoch: 2, Batches: []batchMeta{{FirstSeq: 0, LastSeq: 4, FirstOffset: 0, LastOffset: 2}}}}
-			data, err := ps.encode(tc.offset)
+			data, err := json.Marshal(ps.snapshot(tc.offset))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -36,14 +36,15 @@ type snapshotProducer struct {
 	Batches []batchMeta `json:"batches"`
 }
 
-// encode returns the snapshot of ps at offset, producers sorted by id.
-func (ps producerState) encode(offset int64) ([]byte, error) {
+// snapshot returns a copy of ps as of offset, producers sorted by id, that
+// stays valid when ps changes.
+func (ps producerState) snapshot(offset int64) snapshot {
 	snap := snapshot{Version: snapshotVersion, Offset: offset, Producers: make([]snapshotProducer, 0, len(ps))}
 	for id, e := range ps {
-		snap.Producers = append(snap.Producers, snapshotProducer{ID: id, Epoch: e.Epoch, Batches: e.Batches})
+		snap.Producers = append(snap.Producers, snapshotProducer{ID: id, Epoch: e.Epoch, Batches: slices.Clone(e.Batches)})
 	}
 	slices.SortFunc(snap.Producers, func(a, b snapshotProducer) int { return cmp.Compare(a.ID, b.ID) })
-	return json.Marshal(snap)
+	return snap
 }
 
 // readSnapshot reads the snapshot file in dir. ok is false when there is
