@@ -333,3 +333,21 @@ func TestLongPollWakesOnProduce(t *testing.T) {
 		t.Errorf("high watermark %d, want 2", p.HighWatermark)
 	}
 }
+
+func TestAcksAllNeedsMinInsyncReplicas(t *testing.T) {
+	addr := startBroker(t, t.TempDir(), nil)
+	ctx := t.Context()
+	two := "2"
+	adm := kadm.NewClient(newClient(t, addr))
+	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"min.insync.replicas": &two}, "isr2"); err != nil {
+		t.Fatal(err)
+	}
+	all := newClient(t, addr, kgo.DefaultProduceTopic("isr2"), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(1), kgo.DisableIdempotentWrite())
+	if err := all.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); !errors.Is(err, kerr.NotEnoughReplicas) {
+		t.Fatalf("acks=all with 1 of min.insync.replicas=2: %v, want NOT_ENOUGH_REPLICAS", err)
+	}
+	one := newClient(t, addr, kgo.DefaultProduceTopic("isr2"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	if err := one.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatalf("acks=1 ignores min.insync.replicas, got %v", err)
+	}
+}

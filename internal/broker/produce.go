@@ -56,7 +56,7 @@ func (b *Broker) handleProduce(req *kmsg.ProduceRequest) kmsg.Response {
 				}
 			}
 			if err == nil {
-				err = b.produceTo(p, rp.Records, now, &sp)
+				err = b.produceTo(p, req.Acks, rp.Records, now, &sp)
 			}
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
@@ -72,8 +72,13 @@ func (b *Broker) handleProduce(req *kmsg.ProduceRequest) kmsg.Response {
 	return resp
 }
 
-func (b *Broker) produceTo(p *partition.Partition, records []byte, now time.Time, sp *kmsg.ProduceResponseTopicPartition) error {
+func (b *Broker) produceTo(p *partition.Partition, acks int16, records []byte, now time.Time, sp *kmsg.ProduceResponseTopicPartition) error {
 	cfg := p.Config()
+	// acks=all needs min.insync.replicas in-sync replicas; this broker's
+	// partitions have one (replication arrives with issue 4).
+	if isr := int64(1); acks == -1 && cfg.Int64("min.insync.replicas") > isr {
+		return kerrf(kerr.NotEnoughReplicas, "%s-%d has %d in-sync replica, fewer than its min.insync.replicas=%d", p.Topic, p.Index, isr, cfg.Int64("min.insync.replicas"))
+	}
 	hs, err := record.ValidateProduce(records)
 	if err != nil {
 		return err
