@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/fjord-io/fjord/internal/broker"
 )
@@ -349,5 +350,61 @@ func TestAcksAllNeedsMinInsyncReplicas(t *testing.T) {
 	one := newClient(t, addr, kgo.DefaultProduceTopic("isr2"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
 	if err := one.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
 		t.Fatalf("acks=1 ignores min.insync.replicas, got %v", err)
+	}
+}
+
+// TestOldMessageFormats produces and consumes with clients pinned to Kafka
+// 0.9 (magic 0) and 0.10 (magic 1) protocol versions, across formats.
+func TestOldMessageFormats(t *testing.T) {
+	addr := startBroker(t, t.TempDir(), nil)
+	ctx := t.Context()
+	if _, err := kadm.NewClient(newClient(t, addr)).CreateTopic(ctx, 1, 1, nil, "old"); err != nil {
+		t.Fatal(err)
+	}
+	clients := []struct {
+		name string
+		opts []kgo.Opt
+	}{
+		{"kafka-0.9", []kgo.Opt{kgo.MaxVersions(kversion.V0_9_0())}},
+		{"kafka-0.10", []kgo.Opt{kgo.MaxVersions(kversion.V0_10_0())}},
+		{"current", nil},
+	}
+	var want []string
+	for _, c := range clients {
+		for _, codec := range []kgo.CompressionCodec{kgo.NoCompression(), kgo.GzipCompression()} {
+			opts := append([]kgo.Opt{kgo.DefaultProduceTopic("old"), kgo.ProducerBatchCompression(codec), kgo.DisableIdempotentWrite()}, c.opts...)
+			p := newClient(t, addr, opts...)
+			for i := 0; i < 3; i++ {
+				v := fmt.Sprintf("%s-%v-%d", c.name, codec, i)
+				want = append(want, v)
+				p.Produce(ctx, &kgo.Record{Key: []byte("k"), Value: []byte(v)}, nil)
+			}
+			if err := p.Flush(ctx); err != nil {
+				t.Fatalf("%s produce: %v", c.name, err)
+			}
+		}
+	}
+	for _, c := range clients {
+		cons := newClient(t, addr, append([]kgo.Opt{kgo.ConsumeTopics("old"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, c.opts...)...)
+		var got []string
+		for len(got) < len(want) {
+			fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			fs := cons.PollFetches(fctx)
+			cancel()
+			if err := fs.Err0(); err != nil {
+				t.Fatalf("%s consume after %d: %v", c.name, len(got), err)
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				if r.Offset != int64(len(got)) {
+					t.Errorf("%s: offset %d at position %d", c.name, r.Offset, len(got))
+				}
+				got = append(got, string(r.Value))
+			})
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%s consumer: record %d = %q, want %q", c.name, i, got[i], want[i])
+			}
+		}
 	}
 }

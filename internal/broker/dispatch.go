@@ -19,14 +19,13 @@ import (
 
 type apiRange struct{ min, max int16 }
 
-// apis lists the APIs this broker serves with the versions it accepts: up to
-// what Apache Kafka 3.9 accepts. Produce starts at v3 and Fetch at v4, the
-// first versions that carry RecordBatch v2; older versions carry the magic 0/1
-// message formats, which Fjord does not convert.
+// apis lists the APIs this broker serves with the versions it accepts: what
+// Apache Kafka 3.9 accepts. Produce v0-v2 and Fetch v0-v3 carry the magic 0/1
+// message formats, converted to and from the stored RecordBatch v2.
 var apis = func() map[int16]apiRange {
 	minVersions := map[kmsg.Key]int16{
-		kmsg.Produce:                 3,
-		kmsg.Fetch:                   4,
+		kmsg.Produce:                 0,
+		kmsg.Fetch:                   0,
 		kmsg.ListOffsets:             0,
 		kmsg.Metadata:                0,
 		kmsg.ApiVersions:             0,
@@ -182,6 +181,8 @@ var errorMap = []struct {
 	{record.ErrCorrupt, kerr.CorruptMessage},
 	{record.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},
 	{record.ErrInvalidRecord, kerr.InvalidRecord},
+	{record.ErrUnsupportedCompression, kerr.UnsupportedCompressionType},
+	{record.ErrTooLarge, kerr.MessageTooLarge},
 	{metadata.ErrTopicExists, kerr.TopicAlreadyExists},
 	{metadata.ErrUnknownTopic, kerr.UnknownTopicOrPartition},
 	{metadata.ErrInvalidTopic, kerr.InvalidTopicException},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fjord-io/fjord/internal/commitlog"
 	"github.com/fjord-io/fjord/internal/partition"
+	"github.com/fjord-io/fjord/internal/record"
 )
 
 // Fetch (key 1), v4-v17: reads record batches below the high watermark.
@@ -206,6 +207,7 @@ func (b *Broker) readFetch(resp *kmsg.FetchResponse, parts []fetchPart, views []
 	anyErr := false
 	for _, fp := range parts {
 		sp := &resp.Topics[fp.topic].Partitions[fp.pi]
+		sp.RecordBatches = nil
 		err := fp.err
 		var v *commitlog.View
 		if err == nil {
@@ -217,12 +219,43 @@ func (b *Broker) readFetch(resp *kmsg.FetchResponse, parts []fetchPart, views []
 			continue
 		}
 		sp.ErrorCode = 0
+		if v != nil && resp.Version < 4 {
+			// Fetch v0-v3 read the magic 0/1 formats: convert in memory.
+			sp.RecordBatches, err = downConvert(v, resp.Version)
+			v = nil
+			if err != nil {
+				sp.ErrorCode = errorCode(err)
+				anyErr = true
+				continue
+			}
+			total += len(sp.RecordBatches)
+		}
 		if v != nil {
 			views[fp.topic][fp.pi] = v
 			total += v.Len()
 		}
 	}
 	return total, anyErr
+}
+
+// downConvert reads a view and converts its batches to the message format of
+// an old fetch version (magic 0 for v0-v1, magic 1 for v2-v3). It releases
+// the view.
+func downConvert(v *commitlog.View, version int16) ([]byte, error) {
+	defer v.Release()
+	buf := make([]byte, v.Len())
+	if err := v.ReadAt(buf); err != nil {
+		return nil, err
+	}
+	magic := int8(1)
+	if version < 2 {
+		magic = 0
+	}
+	out, err := record.DownConvert(buf, magic)
+	if out == nil {
+		out = []byte{}
+	}
+	return out, err
 }
 
 func releaseViews(views [][]*commitlog.View) {

@@ -18,7 +18,7 @@ import (
 // kmsg encodes every other response. It can only append record bytes into a
 // buffer, so Fetch alone is encoded here, from kmsg's own FetchResponse
 // struct, field for field as Kafka's FetchResponse schema lays it out for
-// v4-v17. TestFetchFrameMatchesKmsg checks the bytes against kmsg's decoder
+// v0-v17. TestFetchFrameMatchesKmsg checks the bytes against kmsg's decoder
 // at every version.
 type fetchFrame struct {
 	runs  [][]byte          // runs[i] is written before views[i]
@@ -47,7 +47,9 @@ func encodeFetch(corr int32, resp *kmsg.FetchResponse, views [][]*commitlog.View
 	if flex {
 		b = append(b, 0) // response header tags
 	}
-	b = kbin.AppendInt32(b, resp.ThrottleMillis)
+	if v >= 1 {
+		b = kbin.AppendInt32(b, resp.ThrottleMillis)
+	}
 	if v >= 7 {
 		b = kbin.AppendInt16(b, resp.ErrorCode)
 		b = kbin.AppendInt32(b, resp.SessionID)
@@ -68,13 +70,17 @@ func encodeFetch(corr int32, resp *kmsg.FetchResponse, views [][]*commitlog.View
 			b = kbin.AppendInt32(b, p.Partition)
 			b = kbin.AppendInt16(b, p.ErrorCode)
 			b = kbin.AppendInt64(b, p.HighWatermark)
-			b = kbin.AppendInt64(b, p.LastStableOffset)
+			if v >= 4 {
+				b = kbin.AppendInt64(b, p.LastStableOffset)
+			}
 			if v >= 5 {
 				b = kbin.AppendInt64(b, p.LogStartOffset)
 			}
-			if p.AbortedTransactions == nil {
+			switch {
+			case v < 4:
+			case p.AbortedTransactions == nil:
 				b = appendNullArray(b, flex)
-			} else {
+			default:
 				b = appendArrayLen(b, len(p.AbortedTransactions), flex)
 				for _, a := range p.AbortedTransactions {
 					b = kbin.AppendInt64(b, a.ProducerID)

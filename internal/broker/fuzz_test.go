@@ -20,9 +20,9 @@ import (
 // broker that neither answers nor closes, it is no performance threshold.
 const fuzzIOTimeout = 2 * time.Second
 
-// aliveTimeout bounds the ApiVersions check after each input: a broker that
+// fuzzAliveTimeout bounds the ApiVersions check after each input: a broker that
 // cannot answer it within this long has stopped serving.
-const aliveTimeout = 10 * time.Second
+const fuzzAliveTimeout = 10 * time.Second
 
 // FuzzRequest writes each input to one in-process broker, once as the body of
 // a size-prefixed request frame and once as raw bytes, each on a new
@@ -41,9 +41,9 @@ func FuzzRequest(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		frame := binary.BigEndian.AppendUint32(nil, uint32(len(data)))
-		send(t, addr, append(frame, data...))
-		send(t, addr, data)
-		checkApiVersions(t, addr)
+		fuzzSend(t, addr, append(frame, data...))
+		fuzzSend(t, addr, data)
+		fuzzCheckAlive(t, addr)
 	})
 }
 
@@ -83,11 +83,11 @@ func serveFuzzBroker(f *testing.F) string {
 	return addr
 }
 
-// send writes data on a new connection, half-closes it and reads whatever
+// fuzzSend writes data on a new connection, half-closes it and reads whatever
 // the broker answers until it closes the connection or fuzzIOTimeout passes.
 // Errors are expected: the broker may close on the first bad byte.
-func send(t *testing.T, addr string, data []byte) {
-	c, err := net.DialTimeout("tcp", addr, aliveTimeout)
+func fuzzSend(t *testing.T, addr string, data []byte) {
+	c, err := net.DialTimeout("tcp", addr, fuzzAliveTimeout)
 	if err != nil {
 		t.Fatalf("dial broker: %v", err)
 	}
@@ -99,22 +99,22 @@ func send(t *testing.T, addr string, data []byte) {
 	_, _ = io.Copy(io.Discard, c)
 }
 
-// checkApiVersions fails the test unless a new connection gets a valid
+// fuzzCheckAlive fails the test unless a new connection gets a valid
 // ApiVersions v3 response.
-func checkApiVersions(t *testing.T, addr string) {
+func fuzzCheckAlive(t *testing.T, addr string) {
 	t.Helper()
-	if err := apiVersionsRoundTrip(addr); err != nil {
+	if err := fuzzApiVersions(addr); err != nil {
 		t.Fatalf("broker stopped serving: %v", err)
 	}
 }
 
-func apiVersionsRoundTrip(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, aliveTimeout)
+func fuzzApiVersions(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, fuzzAliveTimeout)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(aliveTimeout))
+	_ = c.SetDeadline(time.Now().Add(fuzzAliveTimeout))
 	req := kmsg.NewPtrApiVersionsRequest()
 	req.Version = 3
 	req.ClientSoftwareName = "fjord-fuzz"
@@ -169,7 +169,7 @@ func fuzzSeeds(f *testing.F) [][]byte {
 			reqs = append(reqs, r)
 		}
 	}
-	reqs = append(reqs, filledRequests()...)
+	reqs = append(reqs, fuzzFilledRequests()...)
 	formatter := kmsg.NewRequestFormatter(kmsg.FormatterClientID("fjord-fuzz"))
 	var seeds [][]byte
 	for i, r := range reqs {
@@ -179,9 +179,9 @@ func fuzzSeeds(f *testing.F) [][]byte {
 	return seeds
 }
 
-// filledRequests are requests with real content for the APIs the broker
+// fuzzFilledRequests are requests with real content for the APIs the broker
 // implements, at a few versions each.
-func filledRequests() []kmsg.Request {
+func fuzzFilledRequests() []kmsg.Request {
 	const topic = "fuzz"
 	var out []kmsg.Request
 	add := func(versions []int16, mk func() kmsg.Request) {
@@ -229,7 +229,7 @@ func filledRequests() []kmsg.Request {
 		t := kmsg.NewProduceRequestTopic()
 		t.Topic = topic
 		p := kmsg.NewProduceRequestTopicPartition()
-		p.Records = recordBatch([]byte("key"), []byte("value"))
+		p.Records = fuzzRecordBatch([]byte("key"), []byte("value"))
 		t.Partitions = append(t.Partitions, p)
 		r.Topics = append(r.Topics, t)
 		return r
@@ -336,8 +336,8 @@ func filledRequests() []kmsg.Request {
 	return out
 }
 
-// recordBatch returns a valid uncompressed RecordBatch v2 holding one record.
-func recordBatch(key, value []byte) []byte {
+// fuzzRecordBatch returns a valid uncompressed RecordBatch v2 holding one record.
+func fuzzRecordBatch(key, value []byte) []byte {
 	rec := kmsg.Record{Key: key, Value: value}
 	rec.Length = int32(len(rec.AppendTo(nil)) - 1) // Length excludes its own (1-byte) varint
 	now := time.Now().UnixMilli()
@@ -358,10 +358,10 @@ func recordBatch(key, value []byte) []byte {
 	return raw
 }
 
-// TestRecordBatchSeedIsValid guards the Produce seeds: the batch must decode
+// TestFuzzSeedRecordBatch guards the Produce seeds: the batch must decode
 // with a correct length and CRC, or the fuzzer starts from rejected input.
-func TestRecordBatchSeedIsValid(t *testing.T) {
-	raw := recordBatch([]byte("k"), []byte("v"))
+func TestFuzzSeedRecordBatch(t *testing.T) {
+	raw := fuzzRecordBatch([]byte("k"), []byte("v"))
 	var b kmsg.RecordBatch
 	if err := b.ReadFrom(raw); err != nil {
 		t.Fatal(err)

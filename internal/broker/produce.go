@@ -56,7 +56,7 @@ func (b *Broker) handleProduce(req *kmsg.ProduceRequest) kmsg.Response {
 				}
 			}
 			if err == nil {
-				err = b.produceTo(p, req.Acks, rp.Records, now, &sp)
+				err = b.produceTo(p, req.Version, req.Acks, rp.Records, now, &sp)
 			}
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
@@ -72,8 +72,19 @@ func (b *Broker) handleProduce(req *kmsg.ProduceRequest) kmsg.Response {
 	return resp
 }
 
-func (b *Broker) produceTo(p *partition.Partition, acks int16, records []byte, now time.Time, sp *kmsg.ProduceResponseTopicPartition) error {
+func (b *Broker) produceTo(p *partition.Partition, version, acks int16, records []byte, now time.Time, sp *kmsg.ProduceResponseTopicPartition) error {
 	cfg := p.Config()
+	switch {
+	case version <= 2:
+		// Produce v0-v2 carry magic 0/1 message sets; store them as v2.
+		converted, err := record.UpConvert(records)
+		if err != nil {
+			return err
+		}
+		records = converted
+	case record.IsMessageSet(records):
+		return kerrf(kerr.InvalidRecord, "produce v%d must carry record batches (magic 2), not a magic 0/1 message set", version)
+	}
 	// acks=all needs min.insync.replicas in-sync replicas; this broker's
 	// partitions have one (replication arrives with issue 4).
 	if isr := int64(1); acks == -1 && cfg.Int64("min.insync.replicas") > isr {
