@@ -229,6 +229,7 @@ func (c *Coordinator) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			c.flushDirty()
 			c.shutdown()
 			return
 		case now := <-t.C:
@@ -268,7 +269,16 @@ func (c *Coordinator) checkTimersLocked(g *group, now time.Time) {
 	}
 	switch g.state {
 	case PreparingRebalance:
-		if now.After(g.rebalanceDeadline) || (c.allJoinedLocked(g) && !now.Before(g.delayUntil)) {
+		// A member that has not rejoined and whose session runs out is gone,
+		// as in Kafka: the rebalance need not wait for its rebalance timeout.
+		// Members with a JoinGroup waiting do not expire.
+		for _, m := range g.members {
+			if m.joinCh == nil && now.After(m.deadline) {
+				c.lg.Info("group member session expired during rebalance", "group", g.name, "member", m.id)
+				c.removeMemberLocked(g, m)
+			}
+		}
+		if len(g.members) == 0 || now.After(g.rebalanceDeadline) || (c.allJoinedLocked(g) && !now.Before(g.delayUntil)) {
 			c.completeJoinLocked(g, now)
 		}
 	case CompletingRebalance, Stable:

@@ -62,6 +62,7 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest,
 	m, resp := c.admitLocked(g, req, instanceID, clientID, clientHost, session, rebalance, now)
 	if resp != nil {
 		g.mu.Unlock()
+		c.flushGroup(g) // a static member's takeover is logged before the answer
 		return resp
 	}
 	ch := make(chan *kmsg.JoinGroupResponse, 1)

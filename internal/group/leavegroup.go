@@ -30,6 +30,8 @@ func (c *Coordinator) LeaveGroup(req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupRe
 		return resp
 	}
 	now := time.Now()
+	// The group's new state is in the log before the answer, as in Kafka.
+	defer c.flushGroup(g)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	removed := false

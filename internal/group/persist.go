@@ -59,34 +59,40 @@ func groupRecordLocked(g *group, assignments map[string][]byte, now time.Time) R
 	return Record{Key: groupKey(g.name), Value: val.AppendTo(nil)}
 }
 
-// persistGroupAsync marks the group's metadata for writing by Run, for state
-// changes made where the group lock is held.
+// persistGroupAsync marks the group's metadata for writing, for state
+// changes made where the group lock is held. The request that made the change
+// calls flushGroup before it answers; Run writes whatever is left.
 func (c *Coordinator) persistGroupAsync(g *group) { g.dirty = true }
 
-// flushDirty writes the metadata of groups marked by persistGroupAsync.
+// flushDirty writes the metadata of every group marked by persistGroupAsync.
 func (c *Coordinator) flushDirty() {
 	for _, g := range c.all() {
-		g.writeMu.Lock()
-		g.mu.Lock()
-		if !g.dirty || g.state == Dead {
-			g.mu.Unlock()
-			g.writeMu.Unlock()
-			continue
-		}
-		g.dirty = false
-		assignments := make(map[string][]byte, len(g.members))
-		for id, m := range g.members {
-			assignments[id] = m.assignment
-		}
-		rec := groupRecordLocked(g, assignments, time.Now())
+		c.flushGroup(g)
+	}
+}
+
+// flushGroup writes the group's metadata if it is marked dirty. It takes the
+// group's locks itself; call it without holding them.
+func (c *Coordinator) flushGroup(g *group) {
+	g.writeMu.Lock()
+	defer g.writeMu.Unlock()
+	g.mu.Lock()
+	if !g.dirty || g.state == Dead {
 		g.mu.Unlock()
-		if err := c.log.Append(c.PartitionFor(g.name), []Record{rec}); err != nil {
-			c.lg.Warn("persist group", "group", g.name, "err", err)
-			g.mu.Lock()
-			g.dirty = true
-			g.mu.Unlock()
-		}
-		g.writeMu.Unlock()
+		return
+	}
+	g.dirty = false
+	assignments := make(map[string][]byte, len(g.members))
+	for id, m := range g.members {
+		assignments[id] = m.assignment
+	}
+	rec := groupRecordLocked(g, assignments, time.Now())
+	g.mu.Unlock()
+	if err := c.log.Append(c.PartitionFor(g.name), []Record{rec}); err != nil {
+		c.lg.Warn("persist group", "group", g.name, "err", err)
+		g.mu.Lock()
+		g.dirty = true
+		g.mu.Unlock()
 	}
 }
 
