@@ -27,6 +27,9 @@ var commands = []command{
 	{"dev", "run a local cluster in the foreground", runDev},
 	{"kafka", "call the control plane the way `aws kafka` does", runKafka},
 	{"bench", "run a produce/consume workload against any bootstrap", runBench},
+	{"quorum", "run one member of the etcd metadata quorum", runQuorum},
+	{"group", "list, describe, delete consumer groups and reset their offsets", runGroup},
+	{"topic", "create, list, describe, alter, delete topics; produce and consume", runTopic},
 }
 
 func main() {
