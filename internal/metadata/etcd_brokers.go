@@ -89,6 +89,14 @@ func (e *Etcd) register(ctx context.Context, b Broker) (*concurrency.Session, er
 		if err == nil && resp.Succeeded {
 			return sess, nil
 		}
+		if err == nil && b.DirID != "" {
+			// Our own previous incarnation (same data directory) need not
+			// be waited for: end its lease now.
+			var took bool
+			if took, err = e.takeOver(ctx, key, b.DirID); err == nil && took {
+				continue
+			}
+		}
 		if err == nil {
 			if deadline.IsZero() {
 				ttl := max(e.cfg.SessionTTL, time.Duration(lease.TTL)*time.Second) // etcd may raise a short TTL
@@ -106,6 +114,27 @@ func (e *Etcd) register(ctx context.Context, b Broker) (*concurrency.Session, er
 			return nil, fmt.Errorf("register broker %d: %w", b.NodeID, err)
 		}
 	}
+}
+
+// takeOver revokes the lease holding key if its broker has dirID: the same
+// data directory, so this broker's previous incarnation. It reports whether
+// it did.
+func (e *Etcd) takeOver(ctx context.Context, key, dirID string) (bool, error) {
+	tctx, cancel := context.WithTimeout(ctx, e.cfg.RequestTimeout)
+	defer cancel()
+	resp, err := e.client.Get(tctx, key)
+	if err != nil || len(resp.Kvs) == 0 {
+		return err == nil, err // gone already: try again
+	}
+	var old Broker
+	if json.Unmarshal(resp.Kvs[0].Value, &old) != nil || old.DirID != dirID {
+		return false, nil
+	}
+	_, err = e.client.Revoke(tctx, clientv3.LeaseID(resp.Kvs[0].Lease))
+	if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return false, fmt.Errorf("end previous incarnation's lease: %w", err)
+	}
+	return true, nil
 }
 
 // waitDeleted waits for key to be deleted at or after rev.

@@ -68,6 +68,7 @@ func (c *etcdCache) put(rel string, value []byte, modRev, createRev int64) {
 	case "brokers":
 		var b Broker
 		if err = json.Unmarshal(value, &b); err == nil {
+			b.Epoch = createRev
 			c.brokers[b.NodeID] = b
 		}
 	case "controller":

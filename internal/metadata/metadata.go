@@ -7,6 +7,7 @@
 package metadata
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -33,6 +34,16 @@ type Broker struct {
 	Host   string `json:"host"`
 	Port   int32  `json:"port"`
 	Rack   string `json:"rack,omitempty"`
+	// DirID identifies the broker's data directory (a random id kept in
+	// it). A broker restarted on the same directory has the same DirID,
+	// which lets it take over its previous incarnation's registration at
+	// once instead of waiting for that lease to expire.
+	DirID string `json:"dirId,omitempty"`
+	// Epoch changes with every registration (incarnation) of the broker:
+	// it is the etcd revision that created the registration. The
+	// controller treats a changed epoch as a restart (Kafka's broker
+	// epoch). Not stored in the value; zero for Local.
+	Epoch int64 `json:"-"`
 }
 
 // Partition is one partition's assignment and leadership.
@@ -107,6 +118,8 @@ type Local struct {
 		byID      map[uuid.UUID]*Topic
 		version   uint64
 		nextPID   int64 // first producer id never handed out
+		self      *Broker
+		subs      map[chan struct{}]struct{}
 	}
 }
 
@@ -116,6 +129,7 @@ func OpenLocal(path, clusterID string) (*Local, error) {
 	l := &Local{path: path}
 	l.mu.topics = make(map[string]*Topic)
 	l.mu.byID = make(map[uuid.UUID]*Topic)
+	l.mu.subs = make(map[chan struct{}]struct{})
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -277,6 +291,80 @@ func (l *Local) SetConfigs(name string, configs map[string]string) error {
 	return nil
 }
 
+// SetBroker records the one broker of a Local cluster, for Brokers and
+// Controller. It is not persisted: the broker sets it on every start.
+func (l *Local) SetBroker(b Broker) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.mu.self = &b
+}
+
+// Brokers returns the broker set by SetBroker, if any.
+func (l *Local) Brokers() []Broker {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.mu.self == nil {
+		return nil
+	}
+	return []Broker{*l.mu.self}
+}
+
+// Controller returns the broker set by SetBroker (a single broker is its
+// own controller), or -1.
+func (l *Local) Controller() int32 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.mu.self == nil {
+		return -1
+	}
+	return l.mu.self.NodeID
+}
+
+// UpdatePartition changes one partition under the rules of
+// Etcd.UpdatePartition; with one writer there is never a conflict, so fn
+// runs once.
+func (l *Local) UpdatePartition(topic string, index int32, fn func(*Partition) error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t, ok := l.mu.topics[topic]
+	if !ok || index < 0 || int(index) >= len(t.Partitions) {
+		return fmt.Errorf("%w: topic %s has no partition %d", ErrUnknownTopic, topic, index)
+	}
+	cur := t.Partitions[index]
+	next := clonePartition(cur)
+	if err := fn(&next); err != nil {
+		return err
+	}
+	if err := checkPartitionChange(cur, &next); err != nil {
+		return fmt.Errorf("update partition %s-%d: %w", topic, index, err)
+	}
+	if partitionsEqual(cur, next) {
+		return nil
+	}
+	t.Partitions[index] = next
+	if err := l.persistLocked(); err != nil {
+		t.Partitions[index] = cur
+		return err
+	}
+	return nil
+}
+
+// Watch returns a channel that receives a value after each change, like
+// Etcd.Watch; it is closed when ctx ends.
+func (l *Local) Watch(ctx context.Context) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	l.mu.Lock()
+	l.mu.subs[ch] = struct{}{}
+	l.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		l.mu.Lock()
+		delete(l.mu.subs, ch)
+		l.mu.Unlock()
+		close(ch)
+	})
+	return ch
+}
+
 // persistLocked writes the document atomically. The file is small (a few
 // hundred bytes per topic) and changes are rare admin operations, so it is
 // written under the lock: every change is durable, in order, before it is
@@ -295,6 +383,12 @@ func (l *Local) persistLocked() error {
 		return fmt.Errorf("write metadata: %w", err)
 	}
 	l.mu.version++
+	for ch := range l.mu.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 	return nil
 }
 
