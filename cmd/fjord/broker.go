@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/fjord-io/fjord/internal/broker"
 )
@@ -22,7 +23,9 @@ func runBroker(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.Advertised, "advertised", "", "address clients are told to connect to (default: --listen)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "data directory (default: log.dirs from --config)")
 	fs.StringVar(&cfg.Rack, "rack", "", "rack or zone of this broker (broker.rack)")
-	fs.StringVar(&cfg.ClusterID, "cluster-id", "", "cluster id to use when the data directory is new")
+	fs.StringVar(&cfg.ClusterID, "cluster-id", "", "cluster id to use when the cluster is new")
+	endpoints := fs.String("metadata-endpoints", "", "etcd client URLs of the cluster's metadata quorum, comma separated (http://127.0.0.1:2379,...); empty runs a standalone broker")
+	fs.StringVar(&cfg.Cluster, "cluster", "fjord", "cluster name within the metadata quorum (keys under /fjord/NAME/)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -31,6 +34,11 @@ func runBroker(ctx context.Context, args []string) error {
 	}
 	setupLogging(*logLevel)
 	cfg.NodeID = int32(*nodeID)
+	for _, e := range strings.Split(*endpoints, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			cfg.MetadataEndpoints = append(cfg.MetadataEndpoints, e)
+		}
+	}
 	cfg.Props = map[string]string{}
 	if *props != "" {
 		p, err := broker.ReadProperties(*props)

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fjord-io/fjord/internal/controller"
 	"github.com/fjord-io/fjord/internal/group"
 	"github.com/fjord-io/fjord/internal/metadata"
 )
@@ -24,14 +25,20 @@ type Broker struct {
 	cfg      Config
 	settings settings
 	log      *slog.Logger
-	meta     *metadata.Local
+	meta     store
+	etcd     *metadata.Etcd // the replicated store; nil when standalone
+	self     metadata.Broker
 	parts    *partitions
-	sessions *fetchSessions
-	pids     producerIDs
-	groups   *group.Coordinator
-	groupLog *offsetsLog
-	host     string
-	port     int32
+	fetchers *replicaFetchers
+	isr      *isrManager
+	// ctlConfig configures the controller this broker runs when elected.
+	ctlConfig controller.Config
+	sessions  *fetchSessions
+	pids      producerIDs
+	groups    *group.Coordinator
+	groupLog  *offsetsLog
+	host      string
+	port      int32
 
 	// conns tracks open connections so shutdown can close them.
 	connMu sync.Mutex
@@ -41,7 +48,9 @@ type Broker struct {
 }
 
 // New opens the broker's data directory, its metadata and every partition
-// log it hosts. It does not listen yet.
+// log it hosts. It does not listen yet. With MetadataEndpoints set, the
+// metadata is the cluster's, in etcd, and New waits (up to a minute) for
+// the quorum to answer.
 func New(cfg Config) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -58,36 +67,100 @@ func New(cfg Config) (*Broker, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	meta, err := metadata.OpenLocal(filepath.Join(cfg.DataDir, "cluster-metadata.json"), cfg.ClusterID)
+	ctlConfig, err := controller.ParseConfig(cfg.Props)
+	if err != nil {
+		return nil, err
+	}
+	dirID, err := loadDirID(cfg.DataDir, cfg.NodeID)
 	if err != nil {
 		return nil, err
 	}
 	b := &Broker{
-		cfg:      cfg,
-		settings: st,
-		log:      slog.Default().With("node", cfg.NodeID),
-		meta:     meta,
-		host:     host,
-		port:     int32(port),
-		conns:    make(map[net.Conn]struct{}),
-		sessions: newFetchSessions(st.fetchSessionSlots),
+		cfg:       cfg,
+		settings:  st,
+		log:       slog.Default().With("node", cfg.NodeID),
+		host:      host,
+		port:      int32(port),
+		conns:     make(map[net.Conn]struct{}),
+		sessions:  newFetchSessions(st.fetchSessionSlots),
+		ctlConfig: ctlConfig,
+		self:      metadata.Broker{NodeID: cfg.NodeID, Host: host, Port: int32(port), Rack: cfg.Rack, DirID: dirID},
 	}
-	b.parts, err = openPartitions(cfg.DataDir, cfg.NodeID, meta, cfg.Props)
-	if err != nil {
+	if len(cfg.MetadataEndpoints) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		e, err := metadata.OpenEtcd(ctx, metadata.EtcdConfig{
+			Endpoints:  cfg.MetadataEndpoints,
+			Cluster:    cfg.Cluster,
+			ClusterID:  cfg.ClusterID,
+			SessionTTL: st.sessionTimeout,
+		})
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		b.meta, b.etcd = e, e
+	} else {
+		l, err := metadata.OpenLocal(filepath.Join(cfg.DataDir, "cluster-metadata.json"), cfg.ClusterID)
+		if err != nil {
+			return nil, err
+		}
+		l.SetBroker(b.self)
+		b.meta = l
+	}
+	b.parts = newPartitions(cfg.DataDir, cfg.NodeID, b.meta, cfg.Props, b.log)
+	b.fetchers = newReplicaFetchers(b)
+	b.isr = newISRManager(b)
+	if b.etcd != nil {
+		b.parts.mayLead = b.unfenced
+		b.parts.follow = b.fetchers.follow
+		b.parts.unfollow = b.fetchers.unfollow
+	}
+	fail := func(err error) (*Broker, error) {
+		if b.etcd != nil {
+			b.etcd.Close()
+		}
 		return nil, err
+	}
+	if err := b.parts.open(); err != nil {
+		return fail(err)
 	}
 	gcfg, err := groupConfig(cfg.Props, func(topic string, p int32) bool { return b.parts.get(topic, p) != nil })
 	if err != nil {
 		b.parts.close()
-		return nil, err
+		return fail(err)
 	}
 	b.groupLog = &offsetsLog{b: b, partitions: gcfg.Partitions}
 	b.groups = group.New(gcfg, b.groupLog, b.log)
 	if err := b.groups.Load(); err != nil {
 		b.parts.close()
-		return nil, err
+		return fail(err)
 	}
 	return b, nil
+}
+
+// unfencedEpoch is what a store that fences brokers (Etcd) offers.
+type unfencedEpoch interface {
+	UnfencedEpoch(node int32) int64
+}
+
+// unfenced reports whether this broker may lead partitions: it is
+// registered, and the controller has processed this registration (Kafka's
+// unfenced broker), so leaderships left from a previous incarnation have
+// been settled first.
+func (b *Broker) unfenced() bool {
+	for _, br := range b.meta.Brokers() {
+		if br.NodeID != b.cfg.NodeID {
+			continue
+		}
+		if br.DirID != b.self.DirID {
+			return false // another broker with our id
+		}
+		if f, ok := b.meta.(unfencedEpoch); ok {
+			return f.UnfencedEpoch(b.cfg.NodeID) == br.Epoch
+		}
+		return true
+	}
+	return false
 }
 
 // Run listens on the configured address and serves until ctx is done.
@@ -110,6 +183,24 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	// The cluster membership (registration, controller campaign, metadata
+	// watch, replication) outlives the listener by a little: on shutdown
+	// the registration goes first, so that the controller moves leadership
+	// away while this broker still answers (a controlled shutdown).
+	clusterCtx, stopCluster := context.WithCancel(context.Background())
+	defer stopCluster()
+	clusterDone := make(chan struct{})
+	if b.etcd != nil {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			defer close(clusterDone)
+			b.runCluster(clusterCtx)
+		}()
+	} else {
+		close(clusterDone)
+	}
+
 	b.wg.Add(3)
 	go func() {
 		defer b.wg.Done()
@@ -118,6 +209,7 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 	go func() {
 		defer b.wg.Done()
 		<-ctx.Done()
+		b.handOver(stopCluster, clusterDone)
 		ln.Close()
 		b.closeConns()
 	}()
@@ -154,6 +246,9 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 	cancel()
 	b.wg.Wait()
 	b.parts.close()
+	if b.etcd != nil {
+		b.etcd.Close()
+	}
 	b.log.Info("broker stopped")
 	return acceptErr
 }

@@ -26,6 +26,13 @@ type Config struct {
 	Rack string
 	// ClusterID is used when the data directory is new; empty generates one.
 	ClusterID string
+	// MetadataEndpoints are the etcd client URLs of the cluster's metadata
+	// quorum; empty runs the broker standalone, its metadata in a file of
+	// its data directory.
+	MetadataEndpoints []string
+	// Cluster names the cluster within the quorum (its keys live under
+	// /fjord/<Cluster>/); default "fjord".
+	Cluster string
 	// Props are server.properties entries; they set broker defaults and
 	// the topic config defaults (log.retention.hours, num.partitions, ...).
 	Props map[string]string
@@ -59,6 +66,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Props == nil {
 		c.Props = map[string]string{}
+	}
+	if c.Cluster == "" {
+		c.Cluster = "fjord"
 	}
 	return nil
 }
@@ -112,6 +122,14 @@ type settings struct {
 	deleteTopicEnable      bool
 	fetchSessionSlots      int
 	producerIDExpiration   time.Duration
+	// Replication (issue 4).
+	sessionTimeout      time.Duration // broker.session.timeout.ms
+	replicaLagMax       time.Duration // replica.lag.time.max.ms
+	replicaFetchWait    time.Duration // replica.fetch.wait.max.ms
+	replicaFetchMax     int32         // replica.fetch.max.bytes
+	replicaFetchRespMax int32         // replica.fetch.response.max.bytes
+	replicaBackoff      time.Duration // replica.fetch.backoff.ms
+	offsetsReplication  int16         // offsets.topic.replication.factor
 }
 
 func resolveSettings(p map[string]string) (settings, error) {
@@ -148,8 +166,21 @@ func resolveSettings(p map[string]string) (settings, error) {
 	s.deleteTopicEnable = getb("delete.topic.enable", true)
 	s.fetchSessionSlots = int(geti("max.incremental.fetch.session.cache.slots", 1000))
 	s.producerIDExpiration = time.Duration(geti("producer.id.expiration.ms", 86_400_000)) * time.Millisecond
+	// Kafka's broker.session.timeout.ms is 9 s; Fjord's brokers renew an
+	// etcd lease, whose expiry is the failover clock, so the default is
+	// shorter (etcd's minimum is about 2 s).
+	s.sessionTimeout = time.Duration(geti("broker.session.timeout.ms", 3000)) * time.Millisecond
+	s.replicaLagMax = time.Duration(geti("replica.lag.time.max.ms", 30_000)) * time.Millisecond
+	s.replicaFetchWait = time.Duration(geti("replica.fetch.wait.max.ms", 500)) * time.Millisecond
+	s.replicaFetchMax = int32(geti("replica.fetch.max.bytes", 1<<20))
+	s.replicaFetchRespMax = int32(geti("replica.fetch.response.max.bytes", 10<<20))
+	s.replicaBackoff = time.Duration(geti("replica.fetch.backoff.ms", 1000)) * time.Millisecond
+	s.offsetsReplication = int16(geti("offsets.topic.replication.factor", 3))
 	if err != nil {
 		return s, err
+	}
+	if s.sessionTimeout < time.Second {
+		return s, fmt.Errorf("property broker.session.timeout.ms=%d: must be at least 1000", s.sessionTimeout.Milliseconds())
 	}
 	if s.numPartitions < 1 {
 		return s, fmt.Errorf("property num.partitions=%d: must be at least 1", s.numPartitions)

@@ -3,8 +3,6 @@ package broker
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/fjord-io/fjord/internal/metadata"
 )
 
 // CreatePartitions (key 37), v0-v3: grows a topic to Count partitions; it
@@ -36,19 +34,27 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 	if rt.Assignment != nil && len(rt.Assignment) != int(rt.Count-have) {
 		return kerrf(kerr.InvalidReplicaAssignment, "give an assignment for each of the %d new partitions", rt.Count-have)
 	}
+	rf := int16(len(ts.meta.Partitions[0].Replicas))
+	var assignment [][]int32
 	for _, a := range rt.Assignment {
-		for _, r := range a.Replicas {
-			if r != b.cfg.NodeID {
-				return kerrf(kerr.InvalidReplicaAssignment, "broker %d does not exist; this cluster has only broker %d", r, b.cfg.NodeID)
-			}
+		assignment = append(assignment, a.Replicas)
+	}
+	if assignment != nil {
+		if err := b.checkAssignment(assignment); err != nil {
+			return err
+		}
+		if len(assignment[0]) != int(rf) {
+			return kerrf(kerr.InvalidReplicaAssignment, "topic %q has replication factor %d; give %d replicas per new partition", rt.Topic, rf, rf)
+		}
+	} else {
+		var err error
+		if assignment, err = b.assign(have, rt.Count-have, rf); err != nil {
+			return err
 		}
 	}
 	if validateOnly {
 		return nil
 	}
-	var add []metadata.Partition
-	for i := have; i < rt.Count; i++ {
-		add = append(add, b.newPartition(i))
-	}
+	add := newPartitionsFor(have, assignment)
 	return b.parts.addPartitions(rt.Topic, add)
 }

@@ -51,6 +51,7 @@ func (b *Broker) createTopic(req *kmsg.CreateTopicsRequest, rt kmsg.CreateTopics
 		return kerrf(kerr.TopicAlreadyExists, "topic %q already exists", rt.Topic)
 	}
 	n, rf := rt.NumPartitions, rt.ReplicationFactor
+	var assignment [][]int32
 	if len(rt.ReplicaAssignment) > 0 {
 		if n != -1 || rf != -1 {
 			return kerrf(kerr.InvalidRequest, "give either a replica assignment or numPartitions and replicationFactor, not both")
@@ -60,11 +61,10 @@ func (b *Broker) createTopic(req *kmsg.CreateTopicsRequest, rt kmsg.CreateTopics
 			if a.Partition != int32(i) {
 				return kerrf(kerr.InvalidReplicaAssignment, "assignments must cover partitions 0..%d in order", n-1)
 			}
-			for _, r := range a.Replicas {
-				if r != b.cfg.NodeID {
-					return kerrf(kerr.InvalidReplicaAssignment, "broker %d does not exist; this cluster has only broker %d", r, b.cfg.NodeID)
-				}
-			}
+			assignment = append(assignment, a.Replicas)
+		}
+		if err := b.checkAssignment(assignment); err != nil {
+			return err
 		}
 	}
 	if n == -1 {
@@ -79,8 +79,11 @@ func (b *Broker) createTopic(req *kmsg.CreateTopicsRequest, rt kmsg.CreateTopics
 	if rf <= 0 {
 		return kerrf(kerr.InvalidReplicationFactor, "replication factor must be at least 1, not %d", rf)
 	}
-	if rf > 1 {
-		return kerrf(kerr.InvalidReplicationFactor, "replication factor %d is larger than the number of available brokers (1)", rf)
+	if assignment == nil {
+		var err error
+		if assignment, err = b.assign(0, n, rf); err != nil {
+			return err
+		}
 	}
 	configs := make(map[string]string, len(rt.Configs))
 	for _, c := range rt.Configs {
@@ -92,7 +95,7 @@ func (b *Broker) createTopic(req *kmsg.CreateTopicsRequest, rt kmsg.CreateTopics
 	if err := topicconfig.ValidateAll(configs); err != nil {
 		return err
 	}
-	t := b.newTopic(rt.Topic, n, configs)
+	t := metadata.Topic{Name: rt.Topic, Configs: configs, Partitions: newPartitionsFor(0, assignment)}
 	if !req.ValidateOnly {
 		ts, err := b.parts.createTopic(t)
 		if err != nil {

@@ -20,7 +20,7 @@ func (b *Broker) handleDescribeCluster(req *kmsg.DescribeClusterRequest) kmsg.Re
 	}
 	resp.EndpointType = 1
 	resp.ClusterID = b.meta.ClusterID()
-	resp.ControllerID = b.cfg.NodeID
+	resp.ControllerID = b.meta.Controller()
 	for _, mb := range b.metadataBrokers() {
 		br := kmsg.NewDescribeClusterResponseBroker()
 		br.NodeID, br.Host, br.Port, br.Rack = mb.NodeID, mb.Host, mb.Port, mb.Rack

@@ -84,7 +84,7 @@ func (b *Broker) handle(ctx context.Context, cs *connState, req *request) (reply
 	case *kmsg.MetadataRequest:
 		resp = b.handleMetadata(body)
 	case *kmsg.ProduceRequest:
-		resp = b.handleProduce(body)
+		resp = b.handleProduce(ctx, body)
 	case *kmsg.FetchRequest:
 		fr, views, err := b.handleFetch(ctx, cs, body)
 		if err != nil {
@@ -190,6 +190,7 @@ var errorMap = []struct {
 	{topicconfig.ErrInvalid, kerr.InvalidConfig},
 	{partition.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
 	{partition.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
+	{partition.ErrNotLeader, kerr.NotLeaderForPartition},
 }
 
 // codedError is a Kafka error code with a message that says what to fix.

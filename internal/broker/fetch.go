@@ -29,6 +29,7 @@ type fetchPart struct {
 	t         *fetchTarget
 	p         *partition.Partition
 	err       error
+	replica   bool // a follower's fetch: reads up to the log end
 }
 
 // handleFetch answers a fetch. The returned views (per topic and partition
@@ -46,6 +47,13 @@ func (b *Broker) handleFetch(ctx context.Context, cs *connState, req *kmsg.Fetch
 	resp.SessionID = plan.sessionID
 
 	byID := req.Version >= 13
+	// A follower's fetch names its broker id (KIP-903 moved it into
+	// ReplicaState at v15); consumers send -1.
+	replica := req.ReplicaID
+	if req.Version >= 15 {
+		replica = req.ReplicaState.ID
+	}
+	now := time.Now()
 	var parts []fetchPart
 	topicIndex := make(map[sessionKey]int)
 	for _, t := range plan.targets {
@@ -84,6 +92,21 @@ func (b *Broker) handleFetch(ctx context.Context, cs *connState, req *kmsg.Fetch
 		default:
 			fp.p = ts.parts[t.partition]
 			fp.err = checkLeaderEpoch(fp.p, t.leaderEpch)
+			if fp.err == nil && !fp.p.IsLeader() {
+				fp.err = kerrf(kerr.NotLeaderForPartition, "broker %d does not lead %s-%d", b.cfg.NodeID, fp.p.Topic, fp.p.Index)
+			}
+			if fp.err == nil && replica >= 0 {
+				fp.replica = true
+				join, err := fp.p.FollowerFetched(replica, t.offset, now)
+				switch {
+				case errors.Is(err, partition.ErrNotLeader):
+					fp.err = kerr.NotLeaderForPartition
+				case err != nil:
+					fp.err = kerrf(kerr.UnknownTopicOrPartition, "%v", err)
+				case join:
+					b.isr.proposeJoin(fp.p, replica)
+				}
+			}
 		}
 		st.Partitions = append(st.Partitions, sp)
 		parts = append(parts, fp)
@@ -277,6 +300,10 @@ func (b *Broker) readPartition(sp *kmsg.FetchResponseTopicPartition, fp fetchPar
 	sp.HighWatermark = hw
 	sp.LastStableOffset = hw
 	sp.LogStartOffset = p.Log().LogStartOffset()
+	visible := hw // consumers read committed records only
+	if fp.replica {
+		visible = p.Log().LogEndOffset()
+	}
 	limit := int(t.maxBytes)
 	if budget < limit {
 		limit = budget
@@ -284,10 +311,10 @@ func (b *Broker) readPartition(sp *kmsg.FetchResponseTopicPartition, fp fetchPar
 	if limit <= 0 && !first {
 		return nil, nil
 	}
-	if t.offset > hw && t.offset <= p.Log().LogEndOffset() {
+	if t.offset > visible && t.offset <= p.Log().LogEndOffset() {
 		return nil, nil // between HW and LEO: nothing visible yet
 	}
-	v, err := p.Log().Read(t.offset, limit, hw, first)
+	v, err := p.Log().Read(t.offset, limit, visible, first)
 	if err != nil {
 		if errors.Is(err, commitlog.ErrOffsetOutOfRange) {
 			return nil, kerrf(kerr.OffsetOutOfRange, "offset %d is outside [%d, %d] of %s-%d", t.offset, p.Log().LogStartOffset(), hw, p.Topic, p.Index)

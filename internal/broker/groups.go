@@ -75,11 +75,18 @@ func (o *offsetsLog) ensureTopic() (*topicState, error) {
 	if ts := o.b.parts.topic(offsetsTopic); ts != nil {
 		return ts, nil
 	}
-	t := o.b.newTopic(offsetsTopic, o.partitions, map[string]string{
+	rf := o.b.settings.offsetsReplication
+	if o.b.etcd == nil {
+		rf = 1 // a standalone broker is the only replica there can be
+	}
+	t, err := o.b.newTopic(offsetsTopic, o.partitions, rf, map[string]string{
 		"cleanup.policy":   "compact",
 		"segment.bytes":    o.b.cfg.Props["offsets.topic.segment.bytes"],
 		"compression.type": "producer",
 	})
+	if err != nil {
+		return nil, fmt.Errorf("create %s (offsets.topic.replication.factor=%d): %w", offsetsTopic, rf, err)
+	}
 	if t.Configs["segment.bytes"] == "" {
 		t.Configs["segment.bytes"] = "104857600"
 	}

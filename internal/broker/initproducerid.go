@@ -5,8 +5,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/fjord-io/fjord/internal/metadata"
 )
 
 // InitProducerID (key 22), v0-v5: gives an idempotent producer its producer
@@ -57,7 +55,7 @@ type producerIDs struct {
 // allocate returns a producer id never returned before by this or any earlier
 // run of the broker. When the block is used up it reserves the next one,
 // holding mu across that write: the callers waiting need the new block.
-func (a *producerIDs) allocate(meta *metadata.Local) (int64, error) {
+func (a *producerIDs) allocate(meta store) (int64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.next == a.end {

@@ -25,7 +25,7 @@ func (b *Broker) handleMetadata(req *kmsg.MetadataRequest) kmsg.Response {
 	resp.Brokers = b.metadataBrokers()
 	clusterID := b.meta.ClusterID()
 	resp.ClusterID = &clusterID
-	resp.ControllerID = b.cfg.NodeID
+	resp.ControllerID = b.meta.Controller()
 	resp.AuthorizedOperations = authorizedOpsOmitted
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
@@ -72,7 +72,12 @@ func (b *Broker) autoCreate(name string) (*topicState, error) {
 	if metadata.ValidateTopicName(name) != nil || isInternalTopic(name) {
 		return nil, metadata.ErrInvalidTopic
 	}
-	ts, err := b.parts.createTopic(b.newTopic(name, b.settings.numPartitions, nil))
+	t, err := b.newTopic(name, b.settings.numPartitions, b.settings.defaultReplication, nil)
+	if err != nil {
+		b.log.Warn("auto-create topic failed", "topic", name, "err", err)
+		return nil, err
+	}
+	ts, err := b.parts.createTopic(t)
 	if errors.Is(err, metadata.ErrTopicExists) {
 		return b.parts.topic(name), nil
 	}
@@ -87,15 +92,19 @@ func isInternalTopic(name string) bool {
 }
 
 func (b *Broker) metadataBrokers() []kmsg.MetadataResponseBroker {
-	br := kmsg.NewMetadataResponseBroker()
-	br.NodeID = b.cfg.NodeID
-	br.Host = b.host
-	br.Port = b.port
-	if b.cfg.Rack != "" {
-		rack := b.cfg.Rack
-		br.Rack = &rack
+	var out []kmsg.MetadataResponseBroker
+	for _, mb := range b.meta.Brokers() {
+		br := kmsg.NewMetadataResponseBroker()
+		br.NodeID = mb.NodeID
+		br.Host = mb.Host
+		br.Port = mb.Port
+		if mb.Rack != "" {
+			rack := mb.Rack
+			br.Rack = &rack
+		}
+		out = append(out, br)
 	}
-	return []kmsg.MetadataResponseBroker{br}
+	return out
 }
 
 func metadataTopic(t metadata.Topic) kmsg.MetadataResponseTopic {
@@ -115,22 +124,4 @@ func metadataTopic(t metadata.Topic) kmsg.MetadataResponseTopic {
 		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt
-}
-
-// newTopic builds a topic whose partitions all live on this broker.
-func (b *Broker) newTopic(name string, partitions int32, configs map[string]string) metadata.Topic {
-	t := metadata.Topic{Name: name, Configs: configs}
-	for i := int32(0); i < partitions; i++ {
-		t.Partitions = append(t.Partitions, b.newPartition(i))
-	}
-	return t
-}
-
-func (b *Broker) newPartition(index int32) metadata.Partition {
-	return metadata.Partition{
-		Index:    index,
-		Leader:   b.cfg.NodeID,
-		Replicas: []int32{b.cfg.NodeID},
-		ISR:      []int32{b.cfg.NodeID},
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,14 +30,27 @@ type topicState struct {
 }
 
 // partitions owns the partitions this broker hosts and keeps them in step
-// with the metadata store. mu guards the maps only and is never held across
-// disk I/O; adminMu serializes topic changes (create, delete, grow, alter),
-// which do their I/O outside mu.
+// with the metadata store: sync, run on every metadata change, opens the
+// logs of the partitions assigned to this broker, deletes those of deleted
+// topics, applies config changes, and makes each replica leader or follower
+// as the metadata says. mu guards the maps only and is never held across
+// disk I/O; adminMu serializes sync and topic changes (create, delete,
+// grow, alter), which do their I/O outside mu.
 type partitions struct {
 	dir   string
 	node  int32
-	meta  *metadata.Local
+	meta  store
 	props map[string]string
+	log   *slog.Logger
+	// mayLead reports whether this broker may lead partitions: it is
+	// registered and not fenced (a standalone broker always may).
+	mayLead func() bool
+	// follow and unfollow hand follower replicas to the replica fetchers.
+	follow   func(p *partition.Partition, leader, epoch int32)
+	unfollow func(p *partition.Partition)
+	// led is told when this broker starts or stops leading a partition
+	// (the group coordinator follows __consumer_offsets' leadership).
+	led func(p *partition.Partition, leading bool)
 
 	adminMu sync.Mutex
 	mu      struct {
@@ -51,27 +65,37 @@ type partitions struct {
 // of the same name.
 const partitionMetaFile = "partition.metadata"
 
-func openPartitions(dir string, node int32, meta *metadata.Local, props map[string]string) (*partitions, error) {
-	ps := &partitions{dir: dir, node: node, meta: meta, props: props}
+func newPartitions(dir string, node int32, meta store, props map[string]string, log *slog.Logger) *partitions {
+	ps := &partitions{dir: dir, node: node, meta: meta, props: props, log: log,
+		mayLead: func() bool { return true }, follow: func(*partition.Partition, int32, int32) {}, unfollow: func(*partition.Partition) {},
+		led: func(*partition.Partition, bool) {}}
 	ps.mu.topics = make(map[string]*topicState)
 	ps.mu.byID = make(map[uuid.UUID]*topicState)
+	return ps
+}
+
+// open opens every partition the metadata assigns to this broker and
+// removes the directories of partitions it no longer hosts. A partition
+// that fails to open fails the open: a broker with unreadable logs must not
+// serve.
+func (ps *partitions) open() error {
+	if err := ps.sync(true); err != nil {
+		ps.close()
+		return err
+	}
 	live := make(map[string]uuid.UUID)
-	for _, t := range meta.Topics() {
-		ts, err := ps.openTopic(t)
-		if err != nil {
-			ps.close()
-			return nil, err
-		}
-		ps.install(ts)
-		for _, p := range t.Partitions {
-			live[partitionDirName(t.Name, p.Index)] = t.ID
+	for _, ts := range ps.all() {
+		for i, p := range ts.parts {
+			if p != nil {
+				live[partitionDirName(ts.meta.Name, int32(i))] = ts.meta.ID
+			}
 		}
 	}
 	if err := ps.removeStaleDirs(live); err != nil {
 		ps.close()
-		return nil, err
+		return err
 	}
-	return ps, nil
+	return nil
 }
 
 func partitionDirName(topic string, index int32) string {
@@ -107,29 +131,143 @@ func (ps *partitions) resolve(overrides map[string]string) topicconfig.Set {
 	return topicconfig.Resolve(overrides, ps.props)
 }
 
-// openTopic opens (creating as needed) the logs of every partition of t that
-// this broker hosts.
-func (ps *partitions) openTopic(t metadata.Topic) (*topicState, error) {
-	ts := &topicState{meta: t, cfg: ps.resolve(t.Configs), parts: make([]*partition.Partition, len(t.Partitions))}
-	for i, pm := range t.Partitions {
-		p, err := ps.openPartition(t, pm, ts.cfg)
-		if err != nil {
-			for _, q := range ts.parts[:i] {
-				if q != nil {
-					q.Log().Close()
-				}
-			}
-			return nil, err
+// sync brings the hosted partitions in line with the metadata store. It is
+// level-based and idempotent: any number of metadata changes are handled by
+// one run. With strict, the first partition that fails to open fails the
+// run; otherwise failures are logged and retried on the next run.
+func (ps *partitions) sync(strict bool) error {
+	ps.adminMu.Lock()
+	defer ps.adminMu.Unlock()
+	return ps.syncLocked(strict)
+}
+
+func (ps *partitions) syncLocked(strict bool) error {
+	now := time.Now()
+	mayLead := ps.mayLead()
+	want := ps.meta.Topics()
+	seen := make(map[string]bool, len(want))
+	var errs []error
+	for _, t := range want {
+		seen[t.Name] = true
+		old := ps.topic(t.Name)
+		if old != nil && old.meta.ID != t.ID {
+			ps.removeTopic(old) // deleted and created again
+			old = nil
 		}
-		ts.parts[i] = p
+		ts := &topicState{meta: t, cfg: ps.resolve(t.Configs), parts: make([]*partition.Partition, len(t.Partitions))}
+		cfgChanged := old != nil && !maps.Equal(old.meta.Configs, t.Configs)
+		for i, pm := range t.Partitions {
+			var p *partition.Partition
+			if old != nil && i < len(old.parts) {
+				p = old.parts[i]
+			}
+			hosted := slices.Contains(pm.Replicas, ps.node)
+			switch {
+			case p == nil && hosted:
+				var err error
+				if p, err = ps.openPartition(t, pm, ts.cfg); err != nil {
+					if strict {
+						ps.install(ts)
+						return err
+					}
+					errs = append(errs, err)
+					continue
+				}
+			case p != nil && !hosted:
+				// Reassigned away from this broker.
+				ps.unfollow(p)
+				if p.IsLeader() {
+					p.BecomeFollower(ps.node, p.LeaderEpoch(), -1, nil)
+					ps.led(p, false)
+				}
+				p.Close()
+				if err := p.Log().Delete(); err != nil {
+					errs = append(errs, err)
+				}
+				p = nil
+			case p != nil && cfgChanged:
+				p.SetConfig(ts.cfg)
+			}
+			if p != nil {
+				ps.applyRole(p, pm, mayLead, now)
+			}
+			ts.parts[i] = p
+		}
+		ps.install(ts)
 	}
-	return ts, nil
+	for _, ts := range ps.all() {
+		if !seen[ts.meta.Name] {
+			ps.removeTopic(ts)
+		}
+	}
+	if len(errs) > 0 {
+		err := errors.Join(errs...)
+		ps.log.Warn("some partitions could not be opened; retrying on the next metadata change", "err", err)
+		return err
+	}
+	return nil
+}
+
+// applyRole makes p leader or follower as pm says.
+func (ps *partitions) applyRole(p *partition.Partition, pm metadata.Partition, mayLead bool, now time.Time) {
+	if pm.Leader == ps.node && mayLead {
+		if !p.IsLeader() || p.Leader() != ps.node || p.LeaderEpoch() != pm.LeaderEpoch {
+			was := p.IsLeader()
+			ps.unfollow(p)
+			p.BecomeLeader(ps.node, pm.LeaderEpoch, pm.Replicas, pm.ISR, now)
+			ps.log.Debug("leading", "topic", p.Topic, "partition", p.Index, "epoch", pm.LeaderEpoch)
+			if !was {
+				ps.led(p, true)
+			}
+			return
+		}
+		p.SetISR(pm.ISR)
+		return
+	}
+	leader := pm.Leader
+	if leader == ps.node {
+		leader = -1 // ours, but fenced: wait for the controller
+	}
+	if p.IsLeader() || p.Leader() != leader || p.LeaderEpoch() != pm.LeaderEpoch {
+		was := p.IsLeader()
+		p.BecomeFollower(ps.node, pm.LeaderEpoch, leader, pm.Replicas)
+		if was {
+			ps.led(p, false)
+		}
+		if leader >= 0 {
+			ps.follow(p, leader, pm.LeaderEpoch)
+		} else {
+			ps.unfollow(p)
+		}
+	}
+}
+
+// removeTopic forgets a hosted topic and deletes its logs.
+func (ps *partitions) removeTopic(ts *topicState) {
+	ps.mu.Lock()
+	if ps.mu.topics[ts.meta.Name] == ts {
+		delete(ps.mu.topics, ts.meta.Name)
+	}
+	if ps.mu.byID[ts.meta.ID] == ts {
+		delete(ps.mu.byID, ts.meta.ID)
+	}
+	ps.mu.Unlock()
+	for _, p := range ts.parts {
+		if p != nil {
+			ps.unfollow(p)
+			if p.IsLeader() {
+				p.BecomeFollower(ps.node, p.LeaderEpoch(), -1, nil) // wakes waiters
+				ps.led(p, false)
+			}
+			p.Refresh()
+			if err := p.Log().Delete(); err != nil {
+				ps.log.Warn("delete partition log", "topic", p.Topic, "partition", p.Index, "err", err)
+			}
+		}
+	}
 }
 
 func (ps *partitions) openPartition(t metadata.Topic, pm metadata.Partition, cfg topicconfig.Set) (*partition.Partition, error) {
-	if !contains(pm.Replicas, ps.node) {
-		return nil, nil
-	}
 	dir := filepath.Join(ps.dir, partitionDirName(t.Name, pm.Index))
 	metaPath := filepath.Join(dir, partitionMetaFile)
 	want := "version: 0\ntopic_id: " + t.ID.String() + "\n"
@@ -156,6 +294,8 @@ func (ps *partitions) openPartition(t metadata.Topic, pm metadata.Partition, cfg
 		l.Close()
 		return nil, err
 	}
+	// Until its role is applied, the replica leads nothing.
+	p.BecomeFollower(ps.node, pm.LeaderEpoch, -1, pm.Replicas)
 	return p, nil
 }
 
@@ -201,7 +341,9 @@ func (ps *partitions) all() []*topicState {
 	return out
 }
 
-// createTopic records a topic in the metadata store and opens its logs.
+// createTopic records a topic in the metadata store and opens the logs of
+// the partitions this broker hosts; the other replicas' brokers open theirs
+// when the change reaches them.
 func (ps *partitions) createTopic(t metadata.Topic) (*topicState, error) {
 	ps.adminMu.Lock()
 	defer ps.adminMu.Unlock()
@@ -209,16 +351,18 @@ func (ps *partitions) createTopic(t metadata.Topic) (*topicState, error) {
 	if err != nil {
 		return nil, err
 	}
-	ts, err := ps.openTopic(created)
-	if err != nil {
+	if err := ps.syncLocked(true); err != nil {
 		// Leave metadata and disk consistent: the topic does not exist.
 		if _, derr := ps.meta.DeleteTopic(created.Name); derr != nil {
 			err = errors.Join(err, derr)
 		}
+		ps.syncLocked(false)
 		return nil, err
 	}
-	ps.install(ts)
-	return ts, nil
+	if ts := ps.topic(created.Name); ts != nil {
+		return ts, nil
+	}
+	return &topicState{meta: created, cfg: ps.resolve(created.Configs), parts: make([]*partition.Partition, len(created.Partitions))}, nil
 }
 
 // deleteTopic removes a topic from the metadata store, then its logs.
@@ -229,68 +373,28 @@ func (ps *partitions) deleteTopic(name string) (metadata.Topic, error) {
 	if err != nil {
 		return t, err
 	}
-	ps.mu.Lock()
-	ts := ps.mu.topics[name]
-	delete(ps.mu.topics, name)
-	delete(ps.mu.byID, t.ID)
-	ps.mu.Unlock()
-	var errs []error
-	if ts != nil {
-		for _, p := range ts.parts {
-			if p != nil {
-				p.Refresh()
-				if err := p.Log().Delete(); err != nil {
-					errs = append(errs, err)
-				}
-			}
-		}
-	}
-	return t, errors.Join(errs...)
+	ps.syncLocked(false)
+	return t, nil
 }
 
 // addPartitions grows a topic.
 func (ps *partitions) addPartitions(name string, add []metadata.Partition) error {
 	ps.adminMu.Lock()
 	defer ps.adminMu.Unlock()
-	old := ps.topic(name)
-	if old == nil {
-		return fmt.Errorf("%w: %s", metadata.ErrUnknownTopic, name)
-	}
 	if err := ps.meta.AddPartitions(name, add); err != nil {
 		return err
 	}
-	t, _ := ps.meta.Topic(name)
-	parts := append([]*partition.Partition(nil), old.parts...)
-	for _, pm := range add {
-		p, err := ps.openPartition(t, pm, old.cfg)
-		if err != nil {
-			return err
-		}
-		parts = append(parts, p)
-	}
-	ps.install(&topicState{meta: t, cfg: old.cfg, parts: parts})
-	return nil
+	return ps.syncLocked(false)
 }
 
 // setConfigs replaces a topic's overrides and applies them to its logs.
 func (ps *partitions) setConfigs(name string, configs map[string]string) error {
 	ps.adminMu.Lock()
 	defer ps.adminMu.Unlock()
-	old := ps.topic(name)
-	if old == nil {
-		return fmt.Errorf("%w: %s", metadata.ErrUnknownTopic, name)
-	}
 	if err := ps.meta.SetConfigs(name, configs); err != nil {
 		return err
 	}
-	t, _ := ps.meta.Topic(name)
-	cfg := ps.resolve(t.Configs)
-	for _, p := range old.parts {
-		if p != nil {
-			p.SetConfig(cfg)
-		}
-	}
-	ps.install(&topicState{meta: t, cfg: cfg, parts: old.parts})
+	ps.syncLocked(false)
 	return nil
 }
 
@@ -355,15 +459,6 @@ func (ps *partitions) close() {
 			}
 		}
 	}
-}
-
-func contains(s []int32, v int32) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func sortTopics(ts []*topicState) {

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -26,8 +27,9 @@ import (
 // INVALID_PRODUCER_EPOCH. Such a produce must hold one batch per partition,
 // as Kafka requires (INVALID_RECORD otherwise).
 
-func (b *Broker) handleProduce(req *kmsg.ProduceRequest) kmsg.Response {
+func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	var waits []replicationWait
 	var reqErr error
 	switch {
 	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
@@ -55,12 +57,15 @@ func (b *Broker) handleProduce(req *kmsg.ProduceRequest) kmsg.Response {
 					err = kerrf(kerr.NotLeaderForPartition, "this broker does not lead %s-%d", rt.Topic, rp.Partition)
 				}
 			}
+			var end int64
 			if err == nil {
-				err = b.produceTo(p, req.Version, req.Acks, rp.Records, now, &sp)
+				end, err = b.produceTo(p, req.Version, req.Acks, rp.Records, now, &sp)
 			}
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
 				sp.ErrorMessage = errorMessage(err)
+			} else if req.Acks == -1 {
+				waits = append(waits, replicationWait{topic: len(resp.Topics), part: len(st.Partitions), p: p, epoch: p.LeaderEpoch(), end: end})
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -69,51 +74,119 @@ func (b *Broker) handleProduce(req *kmsg.ProduceRequest) kmsg.Response {
 	if req.Acks == 0 {
 		return nil
 	}
+	if len(waits) > 0 {
+		b.awaitReplication(ctx, resp, waits, time.Duration(req.TimeoutMillis)*time.Millisecond)
+	}
 	return resp
 }
 
-func (b *Broker) produceTo(p *partition.Partition, version, acks int16, records []byte, now time.Time, sp *kmsg.ProduceResponseTopicPartition) error {
+// replicationWait is an acks=all append waiting for the ISR: the high
+// watermark must pass end.
+type replicationWait struct {
+	topic, part int // indexes into the response
+	p           *partition.Partition
+	epoch       int32
+	end         int64
+	done        bool
+}
+
+// awaitReplication holds an acks=all response until every appended
+// partition's high watermark covers its append, as Kafka's delayed produce
+// does: a partition whose leadership moves meanwhile answers
+// NOT_LEADER_OR_FOLLOWER, one whose ISR has fallen below
+// min.insync.replicas NOT_ENOUGH_REPLICAS_AFTER_APPEND, and one still
+// waiting after the request's timeout REQUEST_TIMED_OUT. The records stay
+// in the log either way; a retry of an idempotent producer is deduplicated.
+func (b *Broker) awaitReplication(ctx context.Context, resp *kmsg.ProduceResponse, waits []replicationWait, timeout time.Duration) {
+	wake := make(chan struct{}, 1)
+	for _, w := range waits {
+		defer w.p.Wait(wake)()
+	}
+	fail := func(w *replicationWait, err error) {
+		sp := &resp.Topics[w.topic].Partitions[w.part]
+		sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
+		w.done = true
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		pending := 0
+		for i := range waits {
+			w := &waits[i]
+			switch {
+			case w.done:
+			case !w.p.IsLeader() || w.p.LeaderEpoch() != w.epoch:
+				fail(w, kerrf(kerr.NotLeaderForPartition, "leadership of %s-%d moved while the produce waited for its replicas", w.p.Topic, w.p.Index))
+			case w.p.HighWatermark() >= w.end:
+				w.done = true
+				if minISR := w.p.Config().Int64("min.insync.replicas"); int64(w.p.ISRSize()) < minISR {
+					fail(w, kerrf(kerr.NotEnoughReplicasAfterAppend, "%s-%d has %d in-sync replicas, fewer than its min.insync.replicas=%d", w.p.Topic, w.p.Index, w.p.ISRSize(), minISR))
+				}
+			default:
+				pending++
+			}
+		}
+		if pending == 0 {
+			return
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+			for i := range waits {
+				if w := &waits[i]; !w.done {
+					fail(w, kerrf(kerr.RequestTimedOut, "%s-%d: the in-sync replicas did not all confirm the records within the request timeout of %v", w.p.Topic, w.p.Index, timeout))
+				}
+			}
+			return
+		}
+	}
+}
+
+// produceTo appends records to p and returns the offset after the last
+// record appended (or, for a duplicate, the original's).
+func (b *Broker) produceTo(p *partition.Partition, version, acks int16, records []byte, now time.Time, sp *kmsg.ProduceResponseTopicPartition) (int64, error) {
 	cfg := p.Config()
 	switch {
 	case version <= 2:
 		// Produce v0-v2 carry magic 0/1 message sets; store them as v2.
 		converted, err := record.UpConvert(records)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		records = converted
 	case record.IsMessageSet(records):
-		return kerrf(kerr.InvalidRecord, "produce v%d must carry record batches (magic 2), not a magic 0/1 message set", version)
+		return 0, kerrf(kerr.InvalidRecord, "produce v%d must carry record batches (magic 2), not a magic 0/1 message set", version)
 	}
-	// acks=all needs min.insync.replicas in-sync replicas; this broker's
-	// partitions have one (replication arrives with issue 4).
-	if isr := int64(1); acks == -1 && cfg.Int64("min.insync.replicas") > isr {
-		return kerrf(kerr.NotEnoughReplicas, "%s-%d has %d in-sync replica, fewer than its min.insync.replicas=%d", p.Topic, p.Index, isr, cfg.Int64("min.insync.replicas"))
+	// acks=all needs min.insync.replicas in-sync replicas before the append.
+	if isr := int64(p.ISRSize()); acks == -1 && cfg.Int64("min.insync.replicas") > isr {
+		return 0, kerrf(kerr.NotEnoughReplicas, "%s-%d has %d in-sync replicas, fewer than its min.insync.replicas=%d", p.Topic, p.Index, isr, cfg.Int64("min.insync.replicas"))
 	}
 	hs, err := record.ValidateProduce(records)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if len(hs) == 0 {
-		return kerrf(kerr.CorruptMessage, "the request holds no record batch")
+		return 0, kerrf(kerr.CorruptMessage, "the request holds no record batch")
 	}
 	max := cfg.Int64("max.message.bytes")
 	for _, h := range hs {
 		if int64(h.Size()) > max {
-			return kerrf(kerr.MessageTooLarge, "batch of %d bytes exceeds max.message.bytes=%d of topic %s", h.Size(), max, p.Topic)
+			return 0, kerrf(kerr.MessageTooLarge, "batch of %d bytes exceeds max.message.bytes=%d of topic %s", h.Size(), max, p.Topic)
 		}
 		if h.Transactional() {
-			return kerrf(kerr.TransactionalIDAuthorizationFailed, "transactional batches are not supported yet")
+			return 0, kerrf(kerr.TransactionalIDAuthorizationFailed, "transactional batches are not supported yet")
 		}
 	}
 	if cfg.Compact() {
 		if err := requireKeys(records, hs); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if want := cfg.String("compression.type"); want != "producer" {
 		if records, err = recompress(records, hs, want); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	logAppendTime := int64(-1)
@@ -127,7 +200,7 @@ func (b *Broker) produceTo(p *partition.Partition, version, acks int16, records 
 	}
 	info, err := p.AppendLeader(records, now)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	sp.BaseOffset = info.FirstOffset
 	if info.Duplicate && logAppendTime >= 0 {
@@ -135,7 +208,7 @@ func (b *Broker) produceTo(p *partition.Partition, version, acks int16, records 
 	}
 	sp.LogAppendTime = logAppendTime
 	sp.LogStartOffset = info.LogStartOffset
-	return nil
+	return info.LastOffset + 1, nil
 }
 
 // requireKeys rejects records without a key on a compacted topic, as Kafka

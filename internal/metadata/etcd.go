@@ -37,6 +37,8 @@ import (
 //	P/topic-ids/<uuid>           the topic's name (plain text); keeps ids unique
 //	P/partitions/<name>/<index>  partitionRecord: leader, leader epoch, replicas, ISR
 //	P/producer-id-block          the first producer id never handed out (decimal)
+//	P/unfenced/<node id>         the broker epoch the controller last unfenced
+//	                             (decimal); a live broker at another epoch is fenced
 //
 // The layout is sized for about 10,000 partitions per cluster. Each
 // partition's leadership is its own small key, so a leader or ISR change is a

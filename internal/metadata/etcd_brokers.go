@@ -351,3 +351,67 @@ func (e *Etcd) resign(el *concurrency.Election) {
 		slog.Warn("metadata: resign controllership; it lapses with the session", "err", err)
 	}
 }
+
+// ErrStaleBrokerEpoch means a broker epoch is not that of the node's live
+// registration: the broker has restarted since, or is gone.
+var ErrStaleBrokerEpoch = errors.New("metadata: broker epoch is not the live registration's")
+
+// Fencing (Kafka's broker epochs): a registered broker is fenced until the
+// controller has processed its current registration, that is, removed it
+// from every ISR it may have been in before it (re)started and re-elected
+// leaders it held. The controller records the broker epoch it processed in
+//
+//	P/unfenced/<node id>         the broker epoch last unfenced (decimal)
+//
+// so a broker whose Epoch differs from its unfenced epoch has (re)started
+// since and is fenced. The key outlives the registration: a broker that
+// comes back registers with a new epoch and is fenced again.
+
+func (e *Etcd) unfencedKey(id int32) string {
+	return e.prefix + "unfenced/" + strconv.FormatInt(int64(id), 10)
+}
+
+// UnfencedEpoch returns the broker epoch the controller last unfenced for
+// node, or 0 if it never did, from the cache.
+func (e *Etcd) UnfencedEpoch(node int32) int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.mu.cache.unfenced[node]
+}
+
+// Fenced reports whether b, as returned by Brokers, is fenced: registered
+// at an epoch the controller has not yet unfenced.
+func (e *Etcd) Fenced(b Broker) bool {
+	return b.Epoch != e.UnfencedEpoch(b.NodeID)
+}
+
+// Unfence records that the controller has processed node's registration at
+// epoch, which unfences it. The write is guarded by the registration: if
+// node is no longer registered at epoch it changes nothing and returns
+// ErrStaleBrokerEpoch. Unfencing twice is harmless.
+func (e *Etcd) Unfence(node int32, epoch int64) error {
+	if epoch <= 0 {
+		return fmt.Errorf("%w: node %d, epoch %d", ErrStaleBrokerEpoch, node, epoch)
+	}
+	e.mu.Lock()
+	b, ok := e.mu.cache.brokers[node]
+	done := ok && b.Epoch == epoch && e.mu.cache.unfenced[node] == epoch
+	e.mu.Unlock()
+	if done {
+		return nil
+	}
+	ctx, cancel := e.request()
+	defer cancel()
+	resp, err := e.client.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(e.brokerKey(node)), "=", epoch)).
+		Then(clientv3.OpPut(e.unfencedKey(node), strconv.FormatInt(epoch, 10))).
+		Commit()
+	if err != nil {
+		return fmt.Errorf("unfence broker %d: %w", node, err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("%w: node %d, epoch %d", ErrStaleBrokerEpoch, node, epoch)
+	}
+	e.waitApplied(ctx, resp.Header.Revision)
+	return nil
+}

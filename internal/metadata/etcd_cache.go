@@ -26,6 +26,7 @@ type etcdCache struct {
 	parts       map[string]map[int32]partEntry // by topic name, then index
 	byID        map[uuid.UUID]string
 	controllers map[string]candidate // election key → candidate
+	unfenced    map[int32]int64      // node id → broker epoch last unfenced
 }
 
 type topicEntry struct {
@@ -50,6 +51,7 @@ func newEtcdCache() *etcdCache {
 		parts:       make(map[string]map[int32]partEntry),
 		byID:        make(map[uuid.UUID]string),
 		controllers: make(map[string]candidate),
+		unfenced:    make(map[int32]int64),
 	}
 }
 
@@ -75,6 +77,13 @@ func (c *etcdCache) put(rel string, value []byte, modRev, createRev int64) {
 		var node int64
 		if node, err = strconv.ParseInt(string(value), 10, 32); err == nil {
 			c.controllers[rest] = candidate{node: int32(node), createRev: createRev}
+		}
+	case "unfenced":
+		var node, epoch int64
+		if node, err = strconv.ParseInt(rest, 10, 32); err == nil {
+			if epoch, err = strconv.ParseInt(string(value), 10, 64); err == nil {
+				c.unfenced[int32(node)] = epoch
+			}
 		}
 	case "topics":
 		var rec topicRecord
@@ -117,6 +126,10 @@ func (c *etcdCache) del(rel string) {
 		}
 	case "controller":
 		delete(c.controllers, rest)
+	case "unfenced":
+		if id, err := strconv.ParseInt(rest, 10, 32); err == nil {
+			delete(c.unfenced, int32(id))
+		}
 	case "topics":
 		if old, ok := c.topics[rest]; ok {
 			delete(c.byID, old.rec.ID)

@@ -501,7 +501,12 @@ func TestEtcdBrokers(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "b to see brokers 1 and 3", func() bool {
 		bs := b.Brokers()
-		return len(bs) == 2 && cmp.Equal(bs[0], one) && bs[1].NodeID == 3
+		if len(bs) != 2 || bs[0].Epoch <= 0 {
+			return false
+		}
+		got := bs[0]
+		got.Epoch = 0 // the registration's create revision
+		return cmp.Equal(got, one) && bs[1].NodeID == 3
 	})
 
 	// Node id 1 is taken while a holds it.
@@ -645,4 +650,76 @@ func TestEtcdCampaign(t *testing.T) {
 	eventually(t, 10*time.Second, "the survivor to see itself as controller", func() bool {
 		return nodes[last[0]].store.Controller() == int32(last[0])
 	})
+}
+
+func TestEtcdFencing(t *testing.T) {
+	ctrl := openEtcd(t, EtcdConfig{SessionTTL: time.Second})
+	first := openEtcd(t, EtcdConfig{SessionTTL: time.Second})
+	b := Broker{NodeID: 1, Host: "127.0.0.1", Port: 9092, DirID: "dir-1"}
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	if _, err := first.RegisterBroker(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	var reg Broker
+	eventually(t, 10*time.Second, "the controller's store to see broker 1", func() bool {
+		bs := ctrl.Brokers()
+		if len(bs) == 1 {
+			reg = bs[0]
+		}
+		return len(bs) == 1
+	})
+	if reg.Epoch <= 0 || !ctrl.Fenced(reg) || ctrl.UnfencedEpoch(1) != 0 {
+		t.Fatalf("a new registration is not fenced: epoch %d, unfenced %d", reg.Epoch, ctrl.UnfencedEpoch(1))
+	}
+	for _, epoch := range []int64{0, reg.Epoch + 1000} {
+		if err := ctrl.Unfence(1, epoch); !errors.Is(err, ErrStaleBrokerEpoch) {
+			t.Errorf("unfence at epoch %d: %v", epoch, err)
+		}
+	}
+	if err := ctrl.Unfence(2, reg.Epoch); !errors.Is(err, ErrStaleBrokerEpoch) {
+		t.Errorf("unfence an unregistered node: %v", err)
+	}
+	for range 2 { // idempotent
+		if err := ctrl.Unfence(1, reg.Epoch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ctrl.Fenced(reg) || ctrl.UnfencedEpoch(1) != reg.Epoch {
+		t.Errorf("still fenced after Unfence: unfenced epoch %d", ctrl.UnfencedEpoch(1))
+	}
+	eventually(t, 10*time.Second, "the broker's own store to see itself unfenced", func() bool {
+		bs := first.Brokers()
+		return len(bs) == 1 && !first.Fenced(bs[0])
+	})
+
+	// A new registration of the node (a restart) has a new epoch: fenced
+	// again, while the old epoch stays recorded.
+	second := openEtcd(t, EtcdConfig{SessionTTL: time.Second})
+	stop()
+	if _, err := second.RegisterBroker(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	var again Broker
+	eventually(t, 10*time.Second, "the controller's store to see the new incarnation", func() bool {
+		bs := ctrl.Brokers()
+		if len(bs) == 1 {
+			again = bs[0]
+		}
+		return len(bs) == 1 && again.Epoch != reg.Epoch
+	})
+	if !ctrl.Fenced(again) || ctrl.UnfencedEpoch(1) != reg.Epoch {
+		t.Errorf("a restarted broker is not fenced: epoch %d, unfenced %d", again.Epoch, ctrl.UnfencedEpoch(1))
+	}
+	if err := ctrl.Unfence(1, reg.Epoch); !errors.Is(err, ErrStaleBrokerEpoch) {
+		t.Errorf("unfence the previous incarnation: %v", err)
+	}
+	if err := ctrl.Unfence(1, again.Epoch); err != nil || ctrl.Fenced(again) {
+		t.Errorf("unfence the new incarnation: %v", err)
+	}
+	// The cache is rebuilt from etcd on open, fencing included.
+	late := openEtcd(t, EtcdConfig{})
+	if late.UnfencedEpoch(1) != again.Epoch {
+		t.Errorf("a new store loads unfenced epoch %d, want %d", late.UnfencedEpoch(1), again.Epoch)
+	}
 }

@@ -29,6 +29,12 @@ type Partition struct {
 	hw          atomic.Int64
 	cfg         atomic.Pointer[topicconfig.Set]
 
+	// rep is the replica's role and, as leader, its followers (replica.go).
+	rep struct {
+		mu sync.Mutex
+		s  replicaState
+	}
+
 	nwaiters atomic.Int32
 	mu       struct {
 		sync.Mutex
@@ -55,7 +61,9 @@ type Partition struct {
 	closed   bool
 }
 
-// New wraps an open log. The broker is the partition's leader at epoch.
+// New wraps an open log. The replica starts as the leader at epoch of a
+// partition with no other replica (a standalone broker); a replicated
+// broker then sets its role with BecomeLeader or BecomeFollower.
 // The producer state is restored from the log: from the producer-state
 // snapshot plus the batches after its offset, or from every batch when
 // there is no usable snapshot.
@@ -67,6 +75,7 @@ func New(topic string, index int32, log *commitlog.Log, epoch int32, cfg topicco
 	p := &Partition{Topic: topic, Index: index, log: log}
 	p.leaderEpoch.Store(epoch)
 	p.hw.Store(log.LogEndOffset())
+	p.rep.s = replicaState{leader: true, self: -1, leaderID: -1}
 	p.cfg.Store(&cfg)
 	p.mu.waiters = make(map[chan<- struct{}]struct{})
 	p.idem.producers = producers
@@ -105,8 +114,9 @@ type AppendInfo struct {
 }
 
 // AppendLeader appends producer batches (whole batches, as checked by
-// record.Validate) as the leader and advances the high watermark; with a
-// single replica the watermark is the log end offset.
+// record.Validate) as the leader and advances the high watermark as far as
+// the ISR allows (to the log end offset with a single replica). It fails
+// with ErrNotLeader on a follower.
 //
 // Batches with a producer id (ProducerID >= 0: idempotent producers) are
 // first checked against what the partition knows of their producer (see
@@ -122,6 +132,9 @@ func (p *Partition) AppendLeader(batches []byte, now time.Time) (AppendInfo, err
 	if err != nil {
 		return AppendInfo{}, err
 	}
+	if !p.IsLeader() {
+		return AppendInfo{}, ErrNotLeader
+	}
 	var info AppendInfo
 	if idem {
 		info, err = p.appendIdempotent(first, n, batches, now)
@@ -131,7 +144,10 @@ func (p *Partition) AppendLeader(batches []byte, now time.Time) (AppendInfo, err
 	if err != nil || info.Duplicate {
 		return info, err
 	}
-	p.advanceHW(p.log.LogEndOffset())
+	p.rep.mu.Lock()
+	p.advanceHWLocked()
+	p.rep.mu.Unlock()
+	p.wake() // followers wait for the log end, consumers for the watermark
 	return info, nil
 }
 
@@ -168,16 +184,6 @@ func (p *Partition) appendIdempotent(h record.Header, n int, batches []byte, now
 	}
 	p.idem.producers.apply(stored)
 	return AppendInfo{AppendInfo: info}, nil
-}
-
-func (p *Partition) advanceHW(to int64) {
-	for {
-		cur := p.hw.Load()
-		if to <= cur || p.hw.CompareAndSwap(cur, to) {
-			break
-		}
-	}
-	p.wake()
 }
 
 // Refresh re-reads the log's bounds after a change made directly on the log
