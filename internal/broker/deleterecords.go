@@ -18,11 +18,9 @@ func (b *Broker) handleDeleteRecords(req *kmsg.DeleteRecordsRequest) kmsg.Respon
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
-			p := b.parts.get(rt.Topic, rp.Partition)
-			var err error
+			p, err := b.parts.leader(rt.Topic, rp.Partition)
 			switch {
-			case p == nil:
-				err = kerr.UnknownTopicOrPartition
+			case err != nil:
 			case rp.Offset == -1 || (rp.Offset >= 0 && rp.Offset <= p.HighWatermark()):
 				off := rp.Offset
 				if off == -1 {

@@ -52,6 +52,8 @@ var apis = func() map[int16]apiRange {
 		kmsg.DeleteGroups:    0,
 		kmsg.OffsetDelete:    0,
 		kmsg.InitProducerID:  0,
+		// Replication (issue 4).
+		kmsg.ElectLeaders: 0,
 	}
 	kafka39 := kversion.V3_9_0()
 	m := make(map[int16]apiRange, len(minVersions))
@@ -113,6 +115,8 @@ func (b *Broker) handle(ctx context.Context, cs *connState, req *request) (reply
 		resp = b.handleOffsetForLeaderEpoch(body)
 	case *kmsg.DescribeLogDirsRequest:
 		resp = b.handleDescribeLogDirs(body)
+	case *kmsg.ElectLeadersRequest:
+		resp = b.handleElectLeaders(ctx, body)
 	case *kmsg.InitProducerIDRequest:
 		resp = b.handleInitProducerID(body)
 	case *kmsg.FindCoordinatorRequest:

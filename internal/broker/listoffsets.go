@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -28,12 +27,8 @@ func (b *Broker) handleListOffsets(req *kmsg.ListOffsetsRequest) kmsg.Response {
 			sp.Partition = rp.Partition
 			sp.Timestamp = -1
 			sp.Offset = -1
-			p := b.parts.get(rt.Topic, rp.Partition)
-			var err error
-			switch {
-			case p == nil:
-				err = kerr.UnknownTopicOrPartition
-			default:
+			p, err := b.parts.leader(rt.Topic, rp.Partition)
+			if err == nil {
 				err = checkLeaderEpoch(p, rp.CurrentLeaderEpoch)
 			}
 			if err == nil {

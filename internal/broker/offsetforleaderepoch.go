@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -20,11 +19,11 @@ func (b *Broker) handleOffsetForLeaderEpoch(req *kmsg.OffsetForLeaderEpochReques
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch = -1
 			sp.EndOffset = -1
-			p := b.parts.get(rt.Topic, rp.Partition)
-			var err error
-			if p == nil {
-				err = kerr.UnknownTopicOrPartition
-			} else if err = checkLeaderEpoch(p, rp.CurrentLeaderEpoch); err == nil {
+			p, err := b.parts.leader(rt.Topic, rp.Partition)
+			if err == nil {
+				err = checkLeaderEpoch(p, rp.CurrentLeaderEpoch)
+			}
+			if err == nil {
 				sp.LeaderEpoch, sp.EndOffset = p.Log().EndOffsetForEpoch(rp.LeaderEpoch)
 			}
 			sp.ErrorCode = errorCode(err)

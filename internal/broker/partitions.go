@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/fjord-io/fjord/internal/commitlog"
 	"github.com/fjord-io/fjord/internal/metadata"
@@ -327,6 +328,23 @@ func (ps *partitions) get(topic string, index int32) *partition.Partition {
 		return nil
 	}
 	return ts.parts[index]
+}
+
+// leader returns the replica of a partition this broker leads: an error
+// coded UNKNOWN_TOPIC_OR_PARTITION when the partition does not exist, and
+// NOT_LEADER_OR_FOLLOWER when this broker does not lead it (the client
+// refreshes its metadata and finds the leader).
+func (ps *partitions) leader(topic string, index int32) (*partition.Partition, error) {
+	ts := ps.topic(topic)
+	switch {
+	case ts == nil || index < 0 || int(index) >= len(ts.parts):
+		return nil, kerrf(kerr.UnknownTopicOrPartition, "topic %q partition %d does not exist", topic, index)
+	case ts.parts[index] == nil:
+		return nil, kerrf(kerr.NotLeaderForPartition, "broker %d holds no replica of %s-%d", ps.node, topic, index)
+	case !ts.parts[index].IsLeader():
+		return nil, kerrf(kerr.NotLeaderForPartition, "broker %d does not lead %s-%d", ps.node, topic, index)
+	}
+	return ts.parts[index], nil
 }
 
 // all returns every topic, sorted by name.

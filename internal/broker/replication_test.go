@@ -432,3 +432,47 @@ func TestNotEnoughReplicas(t *testing.T) {
 }
 
 var errNotEnoughReplicas = kerr.NotEnoughReplicas
+
+func TestElectPreferredLeaders(t *testing.T) {
+	c := newTestCluster(t, 3, map[string]string{"auto.leader.rebalance.enable": "false"})
+	adm := kadm.NewClient(c.client())
+	ctx := t.Context()
+	if _, err := adm.CreateTopic(ctx, 3, 3, nil, "el"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "a full ISR", func() bool { return allInSync(partitionState(t, c, "el"), 3) })
+	leader := partitionState(t, c, "el")[0].Leader
+	c.stop(leader)
+	c.start(leader)
+	eventually(t, 30*time.Second, "the restarted broker back in every ISR", func() bool { return allInSync(partitionState(t, c, "el"), 3) })
+	if ps := partitionState(t, c, "el"); ps[0].Leader == ps[0].Replicas[0] {
+		t.Fatalf("partition 0 is led by its preferred replica %d without an election", ps[0].Leader)
+	}
+	res, err := kadm.NewClient(c.client()).ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{"el": {0: {}, 1: {}, 2: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ps := range res {
+		for p, r := range ps {
+			if r.Err != nil && !errors.Is(r.Err, kerr.ElectionNotNeeded) {
+				t.Errorf("partition %d: %v", p, r.Err)
+			}
+		}
+	}
+	eventually(t, 10*time.Second, "preferred leaders", func() bool {
+		for _, d := range partitionState(t, c, "el") {
+			if d.Leader != d.Replicas[0] {
+				return false
+			}
+		}
+		return true
+	})
+	// Again: nothing to do.
+	res, err = kadm.NewClient(c.client()).ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{"el": {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res["el"][0]; !errors.Is(r.Err, kerr.ElectionNotNeeded) {
+		t.Errorf("second election: %v, want ELECTION_NOT_NEEDED", r.Err)
+	}
+}
