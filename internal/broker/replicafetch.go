@@ -311,7 +311,9 @@ func (f *leaderFetcher) truncate(ctx context.Context, conn *replicaConn, items [
 			if to < it.p.Log().LogEndOffset() {
 				b.log.Info("truncating diverged follower", "topic", it.p.Topic, "partition", it.p.Index,
 					"from", it.p.Log().LogEndOffset(), "to", to, "leader", f.leader, "leaderEpoch", rp.LeaderEpoch)
-				if err := it.p.TruncateTo(to); err != nil {
+				if err := it.p.TruncateTo(it.st.epoch, to); errors.Is(err, partition.ErrStaleFollower) {
+					continue
+				} else if err != nil {
 					b.log.Warn("truncate follower", "topic", it.p.Topic, "partition", it.p.Index, "err", err)
 					f.update(it.p, it.st.epoch, func(st *followState) { st.retryAt = now.Add(b.settings.replicaBackoff) })
 					continue
@@ -401,8 +403,8 @@ func (f *leaderFetcher) apply(it fetchItem, rp *kmsg.FetchResponseTopicPartition
 		return
 	}
 	if batches := wholeBatches(rp.RecordBatches); len(batches) > 0 {
-		if err := p.AppendReplicated(batches, now); err != nil {
-			if !errors.Is(err, commitlog.ErrClosed) {
+		if err := p.AppendReplicated(it.st.epoch, batches, now); err != nil {
+			if !errors.Is(err, commitlog.ErrClosed) && !errors.Is(err, partition.ErrStaleFollower) {
 				b.log.Warn("follower append", "topic", p.Topic, "partition", p.Index, "err", err)
 			}
 			f.update(p, it.st.epoch, func(st *followState) { st.truncated = false; st.retryAt = now.Add(b.settings.replicaBackoff) })
@@ -414,7 +416,7 @@ func (f *leaderFetcher) apply(it fetchItem, rp *kmsg.FetchResponseTopicPartition
 			p.Refresh()
 		}
 	}
-	p.SetFollowerHW(rp.HighWatermark)
+	p.SetFollowerHW(it.st.epoch, rp.HighWatermark)
 }
 
 // wholeBatches returns the prefix of b made of whole batches: a fetch

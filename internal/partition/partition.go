@@ -29,6 +29,17 @@ type Partition struct {
 	hw          atomic.Int64
 	cfg         atomic.Pointer[topicconfig.Set]
 
+	// role is held shared by every append and truncation for its whole
+	// length, and exclusively by a role change (BecomeLeader,
+	// BecomeFollower): an append checks the role it needs under it, so no
+	// append decided as leader lands after the replica became a follower
+	// (it would escape the follower's truncation) and no fetched batch
+	// lands after it became leader. It is Kafka's leaderIsrUpdateLock, and
+	// the one lock held across disk I/O besides idem.mu: role changes are
+	// rare and wait only for the appends in flight. Taken before idem.mu
+	// and rep.mu.
+	role sync.RWMutex
+
 	// rep is the replica's role and, as leader, its followers (replica.go).
 	rep struct {
 		mu sync.Mutex
@@ -132,6 +143,8 @@ func (p *Partition) AppendLeader(batches []byte, now time.Time) (AppendInfo, err
 	if err != nil {
 		return AppendInfo{}, err
 	}
+	p.role.RLock()
+	defer p.role.RUnlock()
 	if !p.IsLeader() {
 		return AppendInfo{}, ErrNotLeader
 	}

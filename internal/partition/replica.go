@@ -46,6 +46,8 @@ type followerState struct {
 // a chance to fetch; their log end offsets are unknown until they fetch, so
 // the high watermark does not advance until every ISR member has fetched.
 func (p *Partition) BecomeLeader(self, epoch int32, replicas, isr []int32, now time.Time) {
+	p.role.Lock()
+	defer p.role.Unlock()
 	p.rep.mu.Lock()
 	r := &p.rep.s
 	r.leader = true
@@ -70,6 +72,8 @@ func (p *Partition) BecomeLeader(self, epoch int32, replicas, isr []int32, now t
 // BecomeFollower makes the replica a follower of leader (-1: none known) at
 // epoch. Waiting produces and fetches are woken so they notice.
 func (p *Partition) BecomeFollower(self, epoch, leader int32, replicas []int32) {
+	p.role.Lock()
+	defer p.role.Unlock()
 	p.rep.mu.Lock()
 	r := &p.rep.s
 	r.leader = false
@@ -243,11 +247,29 @@ func (p *Partition) advanceHWLocked() bool {
 	}
 }
 
-// AppendReplicated appends batches fetched from the leader (the follower
-// path), whole batches with the leader's offsets and epochs, and records
-// their producers so that this replica deduplicates retries the same way
-// once it leads.
-func (p *Partition) AppendReplicated(batches []byte, now time.Time) error {
+// ErrStaleFollower means a follower's operation was decided for a role the
+// replica no longer has (it leads now, or follows at a newer epoch).
+var ErrStaleFollower = errors.New("partition: no longer a follower at that epoch")
+
+// followerAt reports whether the replica follows at epoch; the caller holds
+// role.
+func (p *Partition) followerAt(epoch int32) bool {
+	p.rep.mu.Lock()
+	defer p.rep.mu.Unlock()
+	return !p.rep.s.leader && p.leaderEpoch.Load() == epoch
+}
+
+// AppendReplicated appends batches fetched from the leader at epoch (the
+// follower path), whole batches with the leader's offsets and epochs, and
+// records their producers so that this replica deduplicates retries the
+// same way once it leads. It fails with ErrStaleFollower if the replica no
+// longer follows at epoch.
+func (p *Partition) AppendReplicated(epoch int32, batches []byte, now time.Time) error {
+	p.role.RLock()
+	defer p.role.RUnlock()
+	if !p.followerAt(epoch) {
+		return ErrStaleFollower
+	}
 	p.idem.mu.Lock()
 	defer p.idem.mu.Unlock()
 	if err := p.log.AppendReplicated(batches, now); err != nil {
@@ -266,16 +288,26 @@ func (p *Partition) AppendReplicated(batches []byte, now time.Time) error {
 	return nil
 }
 
-// SetFollowerHW sets a follower's high watermark from its leader's: the
-// leader's, capped at this replica's log end.
-func (p *Partition) SetFollowerHW(leaderHW int64) {
-	p.hw.Store(min(leaderHW, p.log.LogEndOffset()))
+// SetFollowerHW sets a follower's high watermark from its leader's at
+// epoch: the leader's, capped at this replica's log end.
+func (p *Partition) SetFollowerHW(epoch int32, leaderHW int64) {
+	p.role.RLock()
+	defer p.role.RUnlock()
+	if p.followerAt(epoch) {
+		p.hw.Store(min(leaderHW, p.log.LogEndOffset()))
+	}
 }
 
-// TruncateTo removes the records at and above offset (a follower whose log
-// diverged from its leader's) and rebuilds the producer state from what
-// remains.
-func (p *Partition) TruncateTo(offset int64) error {
+// TruncateTo removes the records at and above offset (a follower at epoch
+// whose log diverged from its leader's) and rebuilds the producer state
+// from what remains. It fails with ErrStaleFollower if the replica no
+// longer follows at epoch.
+func (p *Partition) TruncateTo(epoch int32, offset int64) error {
+	p.role.RLock()
+	defer p.role.RUnlock()
+	if !p.followerAt(epoch) {
+		return ErrStaleFollower
+	}
 	p.idem.mu.Lock()
 	defer p.idem.mu.Unlock()
 	if offset >= p.log.LogEndOffset() {
