@@ -121,18 +121,14 @@ func New(cfg Config) (*Broker, error) {
 		}
 		return nil, err
 	}
-	if err := b.parts.open(); err != nil {
-		return fail(err)
-	}
-	gcfg, err := groupConfig(cfg.Props, func(topic string, p int32) bool { return b.parts.get(topic, p) != nil })
+	gcfg, err := groupConfig(cfg.Props, b.partitionExists)
 	if err != nil {
-		b.parts.close()
 		return fail(err)
 	}
 	b.groupLog = &offsetsLog{b: b, partitions: gcfg.Partitions}
 	b.groups = group.New(gcfg, b.groupLog, b.log)
-	if err := b.groups.Load(); err != nil {
-		b.parts.close()
+	b.parts.led = b.groupLog.led
+	if err := b.parts.open(); err != nil {
 		return fail(err)
 	}
 	return b, nil

@@ -50,7 +50,9 @@ type partitions struct {
 	follow   func(p *partition.Partition, leader, epoch int32)
 	unfollow func(p *partition.Partition)
 	// led is told when this broker starts or stops leading a partition
-	// (the group coordinator follows __consumer_offsets' leadership).
+	// (the group coordinator follows __consumer_offsets' leadership). A
+	// new epoch while leading is reported as a stop and a start, since
+	// another leader may have changed the partition in between.
 	led func(p *partition.Partition, leading bool)
 
 	adminMu sync.Mutex
@@ -217,9 +219,10 @@ func (ps *partitions) applyRole(p *partition.Partition, pm metadata.Partition, m
 			ps.unfollow(p)
 			p.BecomeLeader(ps.node, pm.LeaderEpoch, pm.Replicas, pm.ISR, now)
 			ps.log.Debug("leading", "topic", p.Topic, "partition", p.Index, "epoch", pm.LeaderEpoch)
-			if !was {
-				ps.led(p, true)
+			if was {
+				ps.led(p, false) // led again at a newer epoch: state may have moved on meanwhile
 			}
+			ps.led(p, true)
 			return
 		}
 		p.SetISR(pm.ISR)

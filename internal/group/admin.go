@@ -1,6 +1,7 @@
 package group
 
 import (
+	"context"
 	"sort"
 	"time"
 
@@ -8,11 +9,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// ListGroups (key 16), v0-v5: every group, filtered by state (v4+) and type
-// (v5+; all groups here are "classic").
+// ListGroups (key 16), v0-v5: every group this coordinator serves, filtered
+// by state (v4+) and type (v5+; all groups here are "classic"). While a
+// partition is loading it answers COORDINATOR_LOAD_IN_PROGRESS with the
+// groups it has, as Kafka does.
 //
 // DescribeGroups (key 15), v0-v5: state, protocol and members with their
-// metadata and assignments. An unknown group is reported Dead, as Kafka does.
+// metadata and assignments. An unknown group is reported Dead, as Kafka does;
+// a group this coordinator does not serve gets NOT_COORDINATOR (or
+// COORDINATOR_LOAD_IN_PROGRESS) and no state.
 //
 // DeleteGroups (key 42), v0-v2: deletes empty groups and their offsets.
 
@@ -30,7 +35,11 @@ func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsRe
 		}
 		return false
 	}
-	for _, g := range c.all() {
+	groups, loading := c.all()
+	if loading {
+		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+	}
+	for _, g := range groups {
 		g.mu.Lock()
 		state, ptype := string(g.state), g.protocolType
 		g.mu.Unlock()
@@ -66,7 +75,11 @@ func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Desc
 		dg.Group = name
 		dg.State = string(Dead)
 		dg.AuthorizedOperations = -2147483648
-		if g := c.get(name, false); g != nil {
+		g, code := c.lookup(name, false)
+		if code != nil {
+			dg.ErrorCode, dg.State = code.Code, ""
+		}
+		if g != nil {
 			g.mu.Lock()
 			dg.State, dg.ProtocolType, dg.Protocol = string(g.state), g.protocolType, g.protocol
 			members := make([]*member, 0, len(g.members))
@@ -110,8 +123,11 @@ func (c *Coordinator) DeleteGroups(req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGr
 }
 
 func (c *Coordinator) deleteGroup(name string) *kerr.Error {
-	g := c.get(name, false)
-	if g == nil {
+	g, code := c.lookup(name, false)
+	switch {
+	case code != nil:
+		return code
+	case g == nil:
 		return kerr.GroupIDNotFound
 	}
 	g.writeMu.Lock()
@@ -130,17 +146,13 @@ func (c *Coordinator) deleteGroup(name string) *kerr.Error {
 		recs = append(recs, offsetRecord(name, k, nil))
 	}
 	g.mu.Unlock()
-	if err := c.log.Append(c.PartitionFor(name), recs); err != nil {
+	if err := c.appendLocked(context.Background(), g, recs); err != nil {
 		c.lg.Warn("delete group", "group", name, "err", err)
-		return kerr.CoordinatorNotAvailable
+		return appendCode(err, false)
 	}
 	g.mu.Lock()
 	g.setState(Dead, time.Now())
 	g.mu.Unlock()
-	c.mu.Lock()
-	if c.groups[name] == g {
-		delete(c.groups, name)
-	}
-	c.mu.Unlock()
+	c.forget(g)
 	return nil
 }

@@ -1,7 +1,9 @@
 // Package group is the consumer-group coordinator: Kafka's classic rebalance
 // protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup) with KIP-394 member
 // ids and KIP-345 static membership, committed offsets, the group admin APIs,
-// and persistence of all of it in the __consumer_offsets topic.
+// and persistence of all of it in the __consumer_offsets topic. As in Kafka,
+// a coordinator serves the groups of the __consumer_offsets partitions its
+// broker leads (LoadPartition, UnloadPartition; ownership.go).
 //
 // The coordinator speaks the protocol's semantics directly: its methods take a
 // kmsg request and return a kmsg response with Kafka error codes set, one
@@ -16,17 +18,25 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Log is the coordinator's durable storage: the partitions of
 // __consumer_offsets. The broker implements it.
+//
+// Errors that wrap a *kerr.Error are the codes an acks=all produce to the
+// partition would get (NOT_LEADER_OR_FOLLOWER, NOT_ENOUGH_REPLICAS,
+// REQUEST_TIMED_OUT, ...); the coordinator maps them to the group APIs'
+// codes as Kafka's GroupMetadataManager does (appendCode).
 type Log interface {
 	// Append writes records to one partition. It returns once they are as
-	// durable as an acks=all produce.
-	Append(partition int32, recs []Record) error
-	// Replay calls fn for every record of the partition, in offset order.
-	Replay(partition int32, fn func(r Record) error) error
+	// durable as an acks=all produce, or fails when ctx ends first (a
+	// deadline coded REQUEST_TIMED_OUT).
+	Append(ctx context.Context, partition int32, recs []Record) error
+	// Replay calls fn for every record of the partition, in offset order,
+	// up to its log end offset.
+	Replay(ctx context.Context, partition int32, fn func(r Record) error) error
 }
 
 // Record is one key/value of __consumer_offsets; a nil Value is a tombstone.
@@ -49,6 +59,10 @@ type Config struct {
 	MaxGroupSize int
 	// MaxMetadataBytes is offset.metadata.max.bytes.
 	MaxMetadataBytes int
+	// CommitTimeout is offsets.commit.timeout.ms: how long a write to
+	// __consumer_offsets waits for the in-sync replicas; 0 waits as long as
+	// the request does.
+	CommitTimeout time.Duration
 	// TopicExists says whether a partition exists, for commits.
 	TopicExists func(topic string, partition int32) bool
 }
@@ -63,6 +77,7 @@ func DefaultConfig() Config {
 		OffsetsRetention:      7 * 24 * time.Hour,
 		MaxGroupSize:          1 << 30,
 		MaxMetadataBytes:      4096,
+		CommitTimeout:         5 * time.Second,
 	}
 }
 
@@ -77,21 +92,44 @@ const (
 	Dead                State = "Dead"
 )
 
-// Coordinator coordinates every group. Groups are independent: each has its
-// own lock, never held across I/O; the coordinator's lock guards only the
-// group map.
+// Coordinator coordinates the groups stored in the __consumer_offsets
+// partitions it owns: those LoadPartition gave it (the partitions this
+// broker leads), once replayed. A request for any other group answers
+// NOT_COORDINATOR, and COORDINATOR_LOAD_IN_PROGRESS while its partition
+// replays, as in Kafka.
+//
+// Groups are independent: each has its own lock, never held across I/O. The
+// coordinator's mu guards only the partition map, each owned partition's
+// group map, and the queue of partitions to load.
 type Coordinator struct {
 	cfg Config
 	log Log
 	lg  *slog.Logger
 
-	mu     sync.Mutex
-	groups map[string]*group
+	// loadKick wakes the loader (Run) when a partition is queued.
+	loadKick chan struct{}
+
+	mu struct {
+		sync.Mutex
+		parts map[int32]*ownedPartition
+		loads []pendingLoad
+	}
 }
 
-// New returns a coordinator over log. Call Load before serving requests.
+// ownedPartition is one __consumer_offsets partition the coordinator serves,
+// or is loading to serve.
+type ownedPartition struct {
+	index   int32
+	loading bool
+	groups  map[string]*group
+}
+
+// New returns a coordinator over log that owns no partition yet: give it
+// partitions with LoadPartition, and run it with Run.
 func New(cfg Config, log Log, lg *slog.Logger) *Coordinator {
-	return &Coordinator{cfg: cfg, log: log, lg: lg, groups: make(map[string]*group)}
+	c := &Coordinator{cfg: cfg, log: log, lg: lg, loadKick: make(chan struct{}, 1)}
+	c.mu.parts = make(map[int32]*ownedPartition)
+	return c
 }
 
 type member struct {
@@ -174,26 +212,52 @@ func (g *group) setState(s State, now time.Time) {
 	g.stateSince = now
 }
 
-// get returns a group, creating it when create is set.
-func (c *Coordinator) get(name string, create bool) *group {
+// lookup returns the named group, creating it when create is set (nil when
+// it does not exist), or the code a request for it answers when this
+// coordinator does not serve it: NOT_COORDINATOR, or
+// COORDINATOR_LOAD_IN_PROGRESS while its partition loads.
+func (c *Coordinator) lookup(name string, create bool) (*group, *kerr.Error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	g, ok := c.groups[name]
+	op := c.mu.parts[c.PartitionFor(name)]
+	switch {
+	case op == nil:
+		return nil, kerr.NotCoordinator
+	case op.loading:
+		return nil, kerr.CoordinatorLoadInProgress
+	}
+	g, ok := op.groups[name]
 	if !ok && create {
 		g = newGroup(name, time.Now())
-		c.groups[name] = g
+		op.groups[name] = g
 	}
-	return g
+	return g, nil
 }
 
-func (c *Coordinator) all() []*group {
+// all returns the groups of the partitions the coordinator serves, and
+// whether any partition is still loading.
+func (c *Coordinator) all() (groups []*group, loading bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]*group, 0, len(c.groups))
-	for _, g := range c.groups {
-		out = append(out, g)
+	for _, op := range c.mu.parts {
+		if op.loading {
+			loading = true
+			continue
+		}
+		for _, g := range op.groups {
+			groups = append(groups, g)
+		}
 	}
-	return out
+	return groups, loading
+}
+
+// forget removes a deleted group from its partition's map.
+func (c *Coordinator) forget(g *group) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if op := c.mu.parts[c.PartitionFor(g.name)]; op != nil && op.groups[g.name] == g {
+		delete(op.groups, g.name)
+	}
 }
 
 // PartitionFor returns the __consumer_offsets partition that stores a group:
@@ -217,31 +281,58 @@ func (c *Coordinator) PartitionFor(group string) int32 {
 	return h % c.cfg.Partitions
 }
 
-// tick is how often the coordinator checks session and rebalance deadlines.
+// tick is how often the coordinator checks session and rebalance deadlines
+// and writes deferred group metadata.
 const tick = 100 * time.Millisecond
 
-// Run expires sessions, completes rebalances whose time is up, and expires
-// old offsets, until ctx is done.
+// Run serves the coordinator until ctx is done: it loads the partitions
+// LoadPartition queues, expires sessions and completes rebalances whose
+// time is up, and writes deferred group metadata and expires old offsets.
+// The writes have their own goroutine, so a write waiting for the in-sync
+// replicas never holds up the deadlines. On return every goroutine Run
+// started has ended and every waiting JoinGroup and SyncGroup is answered.
 func (c *Coordinator) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { c.runLoader(ctx) })
+	wg.Go(func() { c.runWriter(ctx) })
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			c.shutdown()
+			return
+		case now := <-t.C:
+			groups, _ := c.all()
+			for _, g := range groups {
+				g.mu.Lock()
+				c.checkTimersLocked(g, now)
+				g.mu.Unlock()
+			}
+		}
+	}
+}
+
+// runWriter writes the metadata of groups marked by persistGroupAsync every
+// tick, and about every minute expires old offsets, until ctx is done; then
+// it writes what is left, within one commit timeout.
+func (c *Coordinator) runWriter(ctx context.Context) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	lastExpiry := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
-			c.flushDirty()
-			c.shutdown()
+			final, cancel := c.withCommitTimeout(context.WithoutCancel(ctx))
+			defer cancel()
+			c.flushDirty(final)
 			return
 		case now := <-t.C:
-			c.flushDirty()
-			for _, g := range c.all() {
-				g.mu.Lock()
-				c.checkTimersLocked(g, now)
-				g.mu.Unlock()
-			}
+			c.flushDirty(ctx)
 			if now.Sub(lastExpiry) > time.Minute {
 				lastExpiry = now
-				c.expireOffsets(now)
+				c.expireOffsets(ctx, now)
 			}
 		}
 	}
@@ -250,7 +341,8 @@ func (c *Coordinator) Run(ctx context.Context) {
 // shutdown answers every waiting JoinGroup and SyncGroup so their
 // connections can close.
 func (c *Coordinator) shutdown() {
-	for _, g := range c.all() {
+	groups, _ := c.all()
+	for _, g := range groups {
 		g.mu.Lock()
 		for _, m := range g.members {
 			c.failJoinLocked(m, errCoordinatorNotAvailable)

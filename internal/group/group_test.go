@@ -19,7 +19,7 @@ type memLog struct {
 	parts map[int32][]group.Record
 }
 
-func (l *memLog) Append(p int32, recs []group.Record) error {
+func (l *memLog) Append(_ context.Context, p int32, recs []group.Record) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.parts == nil {
@@ -29,7 +29,7 @@ func (l *memLog) Append(p int32, recs []group.Record) error {
 	return nil
 }
 
-func (l *memLog) Replay(p int32, fn func(group.Record) error) error {
+func (l *memLog) Replay(_ context.Context, p int32, fn func(group.Record) error) error {
 	l.mu.Lock()
 	recs := append([]group.Record(nil), l.parts[p]...)
 	l.mu.Unlock()
@@ -41,20 +41,47 @@ func (l *memLog) Replay(p int32, fn func(group.Record) error) error {
 	return nil
 }
 
-func newCoordinator(t *testing.T, log *memLog) *group.Coordinator {
-	t.Helper()
+func testConfig() group.Config {
 	cfg := group.DefaultConfig()
 	cfg.InitialRebalanceDelay = 0
 	cfg.MinSessionTimeout = 100 * time.Millisecond
+	return cfg
+}
+
+// runCoordinator runs a coordinator over log until the test ends.
+func runCoordinator(t *testing.T, cfg group.Config, log group.Log) *group.Coordinator {
+	t.Helper()
 	c := group.New(cfg, log, slog.New(slog.DiscardHandler))
-	if err := c.Load(); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); c.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return c
+}
+
+// newCoordinator runs a coordinator that owns every partition of log, as
+// a standalone broker's does, once they are loaded.
+func newCoordinator(t *testing.T, log group.Log) *group.Coordinator {
+	t.Helper()
+	cfg := testConfig()
+	c := runCoordinator(t, cfg, log)
+	for p := range cfg.Partitions {
+		c.LoadPartition(p)
+	}
+	waitLoaded(t, c)
+	return c
+}
+
+// waitLoaded waits until no partition of c is loading.
+func waitLoaded(t *testing.T, c *group.Coordinator) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for c.ListGroups(kmsg.NewPtrListGroupsRequest()).ErrorCode != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("partitions still loading after 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func joinReq(memberID string, session time.Duration) *kmsg.JoinGroupRequest {

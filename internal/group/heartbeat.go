@@ -13,8 +13,12 @@ import (
 // Heartbeat handles a Heartbeat request.
 func (c *Coordinator) Heartbeat(req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
-	g := c.get(req.Group, false)
-	if g == nil {
+	g, code := c.lookup(req.Group, false)
+	switch {
+	case code != nil:
+		resp.ErrorCode = code.Code
+		return resp
+	case g == nil:
 		resp.ErrorCode = kerr.UnknownMemberID.Code
 		return resp
 	}

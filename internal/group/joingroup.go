@@ -31,9 +31,14 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest,
 	if req.Version >= 1 {
 		rebalance = time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond
 	}
-	switch {
-	case req.Group == "":
+	if req.Group == "" {
 		return fail(kerr.InvalidGroupID)
+	}
+	// As in Kafka, whether this is the group's coordinator comes first.
+	if _, code := c.lookup(req.Group, false); code != nil {
+		return fail(code)
+	}
+	switch {
 	case session < c.cfg.MinSessionTimeout || session > c.cfg.MaxSessionTimeout:
 		return fail(kerr.InvalidSessionTimeout)
 	case req.ProtocolType == "" || len(req.Protocols) == 0:
@@ -44,8 +49,11 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest,
 		instanceID = *req.InstanceID
 	}
 
-	g := c.get(req.Group, req.MemberID == "")
-	if g == nil {
+	g, code := c.lookup(req.Group, req.MemberID == "")
+	switch {
+	case code != nil:
+		return fail(code)
+	case g == nil:
 		return fail(kerr.UnknownMemberID)
 	}
 	now := time.Now()
@@ -62,7 +70,7 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest,
 	m, resp := c.admitLocked(g, req, instanceID, clientID, clientHost, session, rebalance, now)
 	if resp != nil {
 		g.mu.Unlock()
-		c.flushGroup(g) // a static member's takeover is logged before the answer
+		c.flushGroup(ctx, g) // a static member's takeover is logged before the answer
 		return resp
 	}
 	ch := make(chan *kmsg.JoinGroupResponse, 1)

@@ -1,6 +1,7 @@
 package group
 
 import (
+	"context"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -18,7 +19,11 @@ func (c *Coordinator) LeaveGroup(req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupRe
 	if req.Version < 3 {
 		leaving = []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}
 	}
-	g := c.get(req.Group, false)
+	g, code := c.lookup(req.Group, false)
+	if code != nil {
+		resp.ErrorCode = code.Code
+		return resp
+	}
 	if g == nil {
 		resp.ErrorCode = kerr.UnknownMemberID.Code
 		if req.Version >= 3 {
@@ -31,7 +36,7 @@ func (c *Coordinator) LeaveGroup(req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupRe
 	}
 	now := time.Now()
 	// The group's new state is in the log before the answer, as in Kafka.
-	defer c.flushGroup(g)
+	defer c.flushGroup(context.Background(), g)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	removed := false

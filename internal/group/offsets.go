@@ -1,6 +1,7 @@
 package group
 
 import (
+	"context"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -10,14 +11,23 @@ import (
 // OffsetCommit (key 8), v0-v9: stores a group's consumed positions. A member
 // commits with its generation; a standalone consumer (generation -1, no
 // member id) may commit for an empty group. Commits are written to the
-// group's __consumer_offsets partition before they are acknowledged.
+// group's __consumer_offsets partition, as durably as an acks=all produce,
+// before they are acknowledged; a write that fails answers Kafka's codes
+// (NOT_COORDINATOR when the partition's leadership moved,
+// COORDINATOR_NOT_AVAILABLE without enough in-sync replicas,
+// REQUEST_TIMED_OUT after offsets.commit.timeout.ms).
 //
 // OffsetFetch (key 9), v0-v9: a group's committed offsets, per partition or
 // all (null topics); v8+ asks for several groups at once. A partition with no
-// commit answers offset -1.
+// commit answers offset -1. A group this coordinator does not serve answers
+// NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while it loads): per
+// partition in v0-v1, for the request in v2-v7, per group in v8+.
 //
 // OffsetDelete (key 47), v0: removes committed offsets of partitions the group
 // is not consuming.
+//
+// All three answer NOT_COORDINATOR for a group this coordinator does not
+// serve, and COORDINATOR_LOAD_IN_PROGRESS while its partition loads.
 
 // OffsetCommit handles an OffsetCommit request.
 func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
@@ -45,12 +55,14 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCo
 		return all(kerr.InvalidGroupID)
 	}
 	standalone := req.Generation < 0 && req.MemberID == ""
-	g := c.get(req.Group, standalone)
-	if g == nil {
+	g, code := c.lookup(req.Group, standalone)
+	switch {
+	case code != nil:
+		return all(code)
+	case g == nil:
 		return all(kerr.UnknownMemberID)
 	}
 	g.mu.Lock()
-	var code *kerr.Error
 	switch {
 	case g.state == Dead:
 		code = kerr.CoordinatorNotAvailable
@@ -103,7 +115,7 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCo
 	}
 	if len(recs) > 0 {
 		g.writeMu.Lock()
-		err := c.log.Append(c.PartitionFor(g.name), recs)
+		err := c.appendLocked(context.Background(), g, recs)
 		if err == nil {
 			g.mu.Lock()
 			for _, p := range apply {
@@ -114,7 +126,7 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCo
 		g.writeMu.Unlock()
 		if err != nil {
 			c.lg.Warn("persist offsets", "group", g.name, "err", err)
-			return all(kerr.CoordinatorNotAvailable)
+			return all(appendCode(err, true))
 		}
 	}
 	return answer(func(topic string, p kmsg.OffsetCommitRequestTopicPartition) *kerr.Error {
@@ -136,7 +148,11 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 					topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
 				}
 			}
-			for topic, parts := range c.fetchOffsets(rg.Group, topics, rg.Topics == nil) {
+			fetched, code := c.fetchOffsets(rg.Group, topics, rg.Topics == nil)
+			if code != nil {
+				sg.ErrorCode = code.Code
+			}
+			for topic, parts := range fetched {
 				st := kmsg.NewOffsetFetchResponseGroupTopic()
 				st.Topic = topic
 				for _, p := range parts {
@@ -157,7 +173,26 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 			topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
 		}
 	}
-	for topic, parts := range c.fetchOffsets(req.Group, topics, req.Topics == nil && req.Version >= 2) {
+	fetched, code := c.fetchOffsets(req.Group, topics, req.Topics == nil && req.Version >= 2)
+	if code != nil {
+		if req.Version >= 2 {
+			resp.ErrorCode = code.Code
+			return resp
+		}
+		// v0-v1 have no request-level error: every partition carries it.
+		for _, t := range req.Topics {
+			st := kmsg.NewOffsetFetchResponseTopic()
+			st.Topic = t.Topic
+			for _, p := range t.Partitions {
+				sp := kmsg.NewOffsetFetchResponseTopicPartition()
+				sp.Partition, sp.Offset, sp.LeaderEpoch, sp.ErrorCode = p, -1, -1, code.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp
+	}
+	for topic, parts := range fetched {
 		st := kmsg.NewOffsetFetchResponseTopic()
 		st.Topic = topic
 		for _, p := range parts {
@@ -178,23 +213,27 @@ type fetchedOffset struct {
 }
 
 // fetchOffsets returns the committed offsets of the asked partitions, or of
-// every partition when all is set.
-func (c *Coordinator) fetchOffsets(name string, topics map[string][]int32, all bool) map[string][]fetchedOffset {
+// every partition when all is set, or the code answering for a group this
+// coordinator does not serve.
+func (c *Coordinator) fetchOffsets(name string, topics map[string][]int32, all bool) (map[string][]fetchedOffset, *kerr.Error) {
 	out := map[string][]fetchedOffset{}
-	g := c.get(name, false)
+	g, code := c.lookup(name, false)
+	if code != nil {
+		return nil, code
+	}
 	if g != nil {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 	}
 	if all {
 		if g == nil {
-			return out
+			return out, nil
 		}
 		for k, v := range g.offsets {
 			meta := v.metadata
 			out[k.topic] = append(out[k.topic], fetchedOffset{k.partition, v.offset, v.leaderEpoch, &meta})
 		}
-		return out
+		return out, nil
 	}
 	for topic, parts := range topics {
 		for _, p := range parts {
@@ -212,13 +251,17 @@ func (c *Coordinator) fetchOffsets(name string, topics map[string][]int32, all b
 			out[topic] = append(out[topic], f)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // OffsetDelete handles an OffsetDelete request.
 func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
-	g := c.get(req.Group, false)
+	g, code := c.lookup(req.Group, false)
+	if code != nil {
+		resp.ErrorCode = code.Code
+		return resp
+	}
 	if g == nil {
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
 		return resp
@@ -250,7 +293,7 @@ func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDe
 	g.mu.Unlock()
 	if len(recs) > 0 {
 		g.writeMu.Lock()
-		err := c.log.Append(c.PartitionFor(g.name), recs)
+		err := c.appendLocked(context.Background(), g, recs)
 		if err == nil {
 			g.mu.Lock()
 			for _, k := range drop {
@@ -260,7 +303,8 @@ func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDe
 		}
 		g.writeMu.Unlock()
 		if err != nil {
-			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			c.lg.Warn("delete offsets", "group", g.name, "err", err)
+			resp.ErrorCode = appendCode(err, false).Code
 			resp.Topics = nil
 		}
 	}
@@ -287,8 +331,9 @@ func (g *group) subscribedTopicsLocked() map[string]bool {
 
 // expireOffsets removes the offsets of groups that have been empty longer
 // than the retention (offsets.retention.minutes), as Kafka does.
-func (c *Coordinator) expireOffsets(now time.Time) {
-	for _, g := range c.all() {
+func (c *Coordinator) expireOffsets(ctx context.Context, now time.Time) {
+	groups, _ := c.all()
+	for _, g := range groups {
 		g.mu.Lock()
 		if g.state != Empty || now.Sub(g.stateSince) < c.cfg.OffsetsRetention {
 			g.mu.Unlock()
@@ -307,7 +352,7 @@ func (c *Coordinator) expireOffsets(now time.Time) {
 			continue
 		}
 		g.writeMu.Lock()
-		if err := c.log.Append(c.PartitionFor(g.name), recs); err == nil {
+		if err := c.appendLocked(ctx, g, recs); err == nil {
 			g.mu.Lock()
 			for _, k := range drop {
 				delete(g.offsets, k)

@@ -1,10 +1,13 @@
 package group
 
 import (
+	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -65,15 +68,16 @@ func groupRecordLocked(g *group, assignments map[string][]byte, now time.Time) R
 func (c *Coordinator) persistGroupAsync(g *group) { g.dirty = true }
 
 // flushDirty writes the metadata of every group marked by persistGroupAsync.
-func (c *Coordinator) flushDirty() {
-	for _, g := range c.all() {
-		c.flushGroup(g)
+func (c *Coordinator) flushDirty(ctx context.Context) {
+	groups, _ := c.all()
+	for _, g := range groups {
+		c.flushGroup(ctx, g)
 	}
 }
 
 // flushGroup writes the group's metadata if it is marked dirty. It takes the
 // group's locks itself; call it without holding them.
-func (c *Coordinator) flushGroup(g *group) {
+func (c *Coordinator) flushGroup(ctx context.Context, g *group) {
 	g.writeMu.Lock()
 	defer g.writeMu.Unlock()
 	g.mu.Lock()
@@ -88,67 +92,123 @@ func (c *Coordinator) flushGroup(g *group) {
 	}
 	rec := groupRecordLocked(g, assignments, time.Now())
 	g.mu.Unlock()
-	if err := c.log.Append(c.PartitionFor(g.name), []Record{rec}); err != nil {
+	if err := c.appendLocked(ctx, g, []Record{rec}); err != nil {
 		c.lg.Warn("persist group", "group", g.name, "err", err)
 		g.mu.Lock()
-		g.dirty = true
+		g.dirty = g.state != Dead
 		g.mu.Unlock()
 	}
 }
 
-// Load rebuilds every group and committed offset from the log. Groups that
-// had members come back Stable, their members alive for one session timeout
-// so they can keep heartbeating across a coordinator restart.
-func (c *Coordinator) Load() error {
-	now := time.Now()
-	for p := int32(0); p < c.cfg.Partitions; p++ {
-		err := c.log.Replay(p, func(r Record) error {
-			if len(r.Key) < 2 {
-				return nil
-			}
-			switch binary.BigEndian.Uint16(r.Key) {
-			case 0, 1:
-				var k kmsg.OffsetCommitKey
-				if err := k.ReadFrom(r.Key); err != nil {
-					return fmt.Errorf("offset key: %w", err)
-				}
-				pk := partitionKey{k.Topic, k.Partition}
-				if r.Value == nil {
-					if g := c.get(k.Group, false); g != nil {
-						delete(g.offsets, pk)
-					}
-					return nil
-				}
-				var v kmsg.OffsetCommitValue
-				if err := v.ReadFrom(r.Value); err != nil {
-					return fmt.Errorf("offset value: %w", err)
-				}
-				g := c.get(k.Group, true)
-				g.offsets[pk] = committed{offset: v.Offset, leaderEpoch: v.LeaderEpoch, metadata: v.Metadata, timestamp: v.CommitTimestamp}
-			case 2:
-				var k kmsg.GroupMetadataKey
-				if err := k.ReadFrom(r.Key); err != nil {
-					return fmt.Errorf("group key: %w", err)
-				}
-				if r.Value == nil {
-					c.mu.Lock()
-					delete(c.groups, k.Group)
-					c.mu.Unlock()
-					return nil
-				}
-				var v kmsg.GroupMetadataValue
-				if err := v.ReadFrom(r.Value); err != nil {
-					return fmt.Errorf("group value: %w", err)
-				}
-				restoreGroup(c.get(k.Group, true), &v, now)
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("load __consumer_offsets-%d: %w", p, err)
-		}
+// errDead means the group was unloaded with its partition, or deleted,
+// before its write: nothing was written.
+var errDead = errors.New("group is no longer coordinated here")
+
+// appendLocked writes recs to g's partition, waiting at most the commit
+// timeout; the caller holds g.writeMu. A dead group writes nothing: this,
+// under writeMu, is what makes UnloadPartition final.
+func (c *Coordinator) appendLocked(ctx context.Context, g *group, recs []Record) error {
+	g.mu.Lock()
+	dead := g.state == Dead
+	g.mu.Unlock()
+	if dead {
+		return errDead
+	}
+	ctx, cancel := c.withCommitTimeout(ctx)
+	defer cancel()
+	p := c.PartitionFor(g.name)
+	if err := c.log.Append(ctx, p, recs); err != nil {
+		return fmt.Errorf("append to __consumer_offsets-%d: %w", p, err)
 	}
 	return nil
+}
+
+// appendCode is the code a request answers when its write failed, mapped
+// from the produce error as Kafka's GroupMetadataManager maps it: for an
+// offset commit (commit set) or for the group's metadata. A dead group
+// answers COORDINATOR_NOT_AVAILABLE, as Kafka answers for a Dead group.
+func appendCode(err error, commit bool) *kerr.Error {
+	var ke *kerr.Error
+	if !errors.As(err, &ke) {
+		return kerr.CoordinatorNotAvailable
+	}
+	switch ke {
+	case kerr.UnknownTopicOrPartition, kerr.NotEnoughReplicas, kerr.NotEnoughReplicasAfterAppend:
+		return kerr.CoordinatorNotAvailable
+	case kerr.NotLeaderForPartition, kerr.KafkaStorageError:
+		return kerr.NotCoordinator
+	case kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidFetchSize:
+		if commit {
+			return kerr.InvalidCommitOffsetSize
+		}
+		return kerr.UnknownServerError
+	case kerr.RequestTimedOut:
+		if commit {
+			return kerr.RequestTimedOut
+		}
+		return kerr.CoordinatorNotAvailable
+	}
+	return ke
+}
+
+// replay rebuilds the groups and committed offsets stored in one partition.
+// Groups that had members come back Stable, their members alive for one
+// session timeout so they can keep heartbeating across a change of
+// coordinator.
+func (c *Coordinator) replay(ctx context.Context, p int32) (map[string]*group, error) {
+	now := time.Now()
+	groups := make(map[string]*group)
+	get := func(name string) *group {
+		g, ok := groups[name]
+		if !ok {
+			g = newGroup(name, now)
+			groups[name] = g
+		}
+		return g
+	}
+	err := c.log.Replay(ctx, p, func(r Record) error {
+		if len(r.Key) < 2 {
+			return nil
+		}
+		switch binary.BigEndian.Uint16(r.Key) {
+		case 0, 1:
+			var k kmsg.OffsetCommitKey
+			if err := k.ReadFrom(r.Key); err != nil {
+				return fmt.Errorf("offset key: %w", err)
+			}
+			pk := partitionKey{k.Topic, k.Partition}
+			if r.Value == nil {
+				if g, ok := groups[k.Group]; ok {
+					delete(g.offsets, pk)
+				}
+				return nil
+			}
+			var v kmsg.OffsetCommitValue
+			if err := v.ReadFrom(r.Value); err != nil {
+				return fmt.Errorf("offset value: %w", err)
+			}
+			get(k.Group).offsets[pk] = committed{offset: v.Offset, leaderEpoch: v.LeaderEpoch, metadata: v.Metadata, timestamp: v.CommitTimestamp}
+		case 2:
+			var k kmsg.GroupMetadataKey
+			if err := k.ReadFrom(r.Key); err != nil {
+				return fmt.Errorf("group key: %w", err)
+			}
+			if r.Value == nil {
+				delete(groups, k.Group)
+				return nil
+			}
+			var v kmsg.GroupMetadataValue
+			if err := v.ReadFrom(r.Value); err != nil {
+				return fmt.Errorf("group value: %w", err)
+			}
+			restoreGroup(get(k.Group), &v, now)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load __consumer_offsets-%d: %w", p, err)
+	}
+	return groups, nil
 }
 
 func restoreGroup(g *group, v *kmsg.GroupMetadataValue, now time.Time) {

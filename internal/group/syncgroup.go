@@ -21,8 +21,11 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 		resp.ErrorCode = code.Code
 		return resp
 	}
-	g := c.get(req.Group, false)
-	if g == nil {
+	g, code := c.lookup(req.Group, false)
+	switch {
+	case code != nil:
+		return fail(code)
+	case g == nil:
 		return fail(kerr.UnknownMemberID)
 	}
 	now := time.Now()
@@ -70,15 +73,18 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 	g.mu.Unlock()
 
 	g.writeMu.Lock()
-	err := c.log.Append(c.PartitionFor(g.name), []Record{rec})
+	err := c.appendLocked(ctx, g, []Record{rec})
 	g.writeMu.Unlock()
 
 	g.mu.Lock()
 	if g.state == CompletingRebalance && g.generation == generation {
 		if err != nil {
+			// As Kafka: every member learns the error and the group
+			// rebalances.
 			c.lg.Warn("persist group", "group", g.name, "err", err)
+			code := appendCode(err, false)
 			for _, o := range g.members {
-				c.failSyncLocked(o, kerr.CoordinatorNotAvailable)
+				c.failSyncLocked(o, code)
 			}
 			c.prepareRebalanceLocked(g, now)
 		} else {

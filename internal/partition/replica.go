@@ -136,8 +136,11 @@ func (p *Partition) SetISR(isr []int32) {
 			delete(r.adding, id)
 		}
 	}
-	p.advanceHWLocked()
+	moved := p.advanceHWLocked()
 	p.rep.mu.Unlock()
+	if moved {
+		p.wake() // a shrink can release waiting acks=all produces
+	}
 }
 
 // FollowerFetched records a follower's fetch at offset (so it has every
