@@ -53,7 +53,9 @@ var apis = func() map[int16]apiRange {
 		kmsg.OffsetDelete:    0,
 		kmsg.InitProducerID:  0,
 		// Replication (issue 4).
-		kmsg.ElectLeaders: 0,
+		kmsg.ElectLeaders:               0,
+		kmsg.AlterPartitionAssignments:  0,
+		kmsg.ListPartitionReassignments: 0,
 	}
 	kafka39 := kversion.V3_9_0()
 	m := make(map[int16]apiRange, len(minVersions))
@@ -117,6 +119,10 @@ func (b *Broker) handle(ctx context.Context, cs *connState, req *request) (reply
 		resp = b.handleDescribeLogDirs(body)
 	case *kmsg.ElectLeadersRequest:
 		resp = b.handleElectLeaders(ctx, body)
+	case *kmsg.AlterPartitionAssignmentsRequest:
+		resp = b.handleAlterPartitionReassignments(ctx, body)
+	case *kmsg.ListPartitionReassignmentsRequest:
+		resp = b.handleListPartitionReassignments(body)
 	case *kmsg.InitProducerIDRequest:
 		resp = b.handleInitProducerID(body)
 	case *kmsg.FindCoordinatorRequest:

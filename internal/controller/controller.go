@@ -31,7 +31,10 @@
 //     pass, triggered by that write, elects it where it is the only ISR
 //     member, so a restarted broker leads its single-replica partitions
 //     again, at a new leader epoch.
-//  5. Preferred leaders: when auto.leader.rebalance.enable, every
+//  5. Reassignment: a partition being reassigned whose adding replicas are
+//     all in the ISR gets its target replicas (reassign.go), handing
+//     leadership over if its leader is being removed.
+//  6. Preferred leaders: when auto.leader.rebalance.enable, every
 //     leader.imbalance.check.interval.seconds, each broker whose share of
 //     the partitions it is preferred for (first in Replicas) but does not
 //     lead exceeds leader.imbalance.per.broker.percentage gets those
@@ -310,12 +313,15 @@ type job struct {
 	fenced    []int32 // fenced brokers the partition involves
 }
 
-// apply is what a job does to the partition as committed.
-func (j job) apply(v *view, p *metadata.Partition) {
+// apply is what a job does to the partition as committed, and reports
+// whether it completed a reassignment.
+func (j job) apply(v *view, p *metadata.Partition) (reassigned bool) {
 	v.failover(p, j.unclean)
+	reassigned = v.completeReassignment(p)
 	if j.preferred {
 		_ = v.preferred(p) // no longer possible or needed: leave it
 	}
+	return reassigned
 }
 
 // passResult summarizes one pass for the log.
@@ -324,6 +330,7 @@ type passResult struct {
 	changed    int // partitions written
 	elected    int // of which with a new leader (or none)
 	offline    int // partitions left without a leader
+	reassigned int // reassignments completed
 	unfenced   []int32
 	failed     int
 	err        error // the first failure
@@ -335,7 +342,8 @@ func (r passResult) log(log *slog.Logger) {
 		return
 	}
 	attrs := []any{"partitions", r.partitions, "changed", r.changed, "leaders changed", r.elected,
-		"offline", r.offline, "unfenced", r.unfenced, "took", r.took.Round(time.Millisecond)}
+		"reassignments completed", r.reassigned, "offline", r.offline, "unfenced", r.unfenced,
+		"took", r.took.Round(time.Millisecond)}
 	if r.failed > 0 {
 		log.Warn("controller: pass", append(attrs, "failed", r.failed, "err", r.err)...)
 		return
@@ -367,7 +375,7 @@ func (c *controller) pass(ctx context.Context, preferred bool) passResult {
 			if next.Leader == -1 {
 				r.offline++
 			}
-			if next.Leader == p.Leader && slices.Equal(next.ISR, p.ISR) {
+			if !assignmentChanged(p, next) {
 				continue
 			}
 			for node := range v.fenced {
@@ -388,11 +396,11 @@ func (c *controller) pass(ctx context.Context, preferred bool) passResult {
 		}
 	}
 	done := forEach(ctx, c.cfg.MaxInFlight, jobs, func(j job) {
-		var changed, elected bool
+		var changed, elected, reassigned bool
 		err := c.s.UpdatePartition(j.topic, j.index, func(p *metadata.Partition) error {
 			before := *p
-			j.apply(v, p)
-			changed = p.Leader != before.Leader || !slices.Equal(p.ISR, before.ISR)
+			reassigned = j.apply(v, p)
+			changed = assignmentChanged(before, *p)
 			elected = p.Leader != before.Leader
 			return nil
 		})
@@ -409,6 +417,9 @@ func (c *controller) pass(ctx context.Context, preferred bool) passResult {
 			r.changed++
 			if elected {
 				r.elected++
+			}
+			if reassigned {
+				r.reassigned++
 			}
 		}
 	})

@@ -35,7 +35,8 @@ import (
 //	                             the oldest key is the controller, value = node id
 //	P/topics/<name>              topicRecord: id, internal, partition count, configs
 //	P/topic-ids/<uuid>           the topic's name (plain text); keeps ids unique
-//	P/partitions/<name>/<index>  partitionRecord: leader, leader epoch, replicas, ISR
+//	P/partitions/<name>/<index>  partitionRecord: leader, leader epoch, replicas, ISR,
+//	                             adding and removing replicas (a reassignment)
 //	P/producer-id-block          the first producer id never handed out (decimal)
 //	P/unfenced/<node id>         the broker epoch the controller last unfenced
 //	                             (decimal); a live broker at another epoch is fenced
@@ -61,9 +62,9 @@ import (
 // Writes go to etcd and return once the local cache has applied them (read
 // your writes), unless the watch lags by more than RequestTimeout; the write
 // has committed either way. Other brokers see a change once their watch
-// delivers it, typically within milliseconds. Leader, ISR and leader epoch
-// change only through UpdatePartition, a compare-and-swap on the partition
-// key's modification revision.
+// delivers it, typically within milliseconds. Leader, ISR, leader epoch and
+// replicas change only through UpdatePartition, a compare-and-swap on the
+// partition key's modification revision.
 //
 // Etcd is safe for concurrent use. Close releases it.
 type Etcd struct {
@@ -148,10 +149,12 @@ type topicRecord struct {
 
 // partitionRecord is the value of P/partitions/<name>/<index>.
 type partitionRecord struct {
-	Leader      int32   `json:"leader"`
-	LeaderEpoch int32   `json:"leaderEpoch"`
-	Replicas    []int32 `json:"replicas"`
-	ISR         []int32 `json:"isr"`
+	Leader           int32   `json:"leader"`
+	LeaderEpoch      int32   `json:"leaderEpoch"`
+	Replicas         []int32 `json:"replicas"`
+	ISR              []int32 `json:"isr"`
+	AddingReplicas   []int32 `json:"addingReplicas,omitempty"`
+	RemovingReplicas []int32 `json:"removingReplicas,omitempty"`
 }
 
 func (e *Etcd) topicKey(name string) string      { return e.prefix + "topics/" + name }
@@ -470,9 +473,17 @@ func (e *Etcd) updateTopic(name string, fn func(*topicRecord) ([]clientv3.Op, er
 // that leaves the partition as it was.
 //
 // Rules enforced on the result: Index is unchanged; LeaderEpoch never
-// decreases, and a change of Leader increases it (by one, unless fn raised it
-// further); every ISR member is a replica; Leader is -1 (none) or in the ISR.
+// decreases, and a change of Leader or of the set of Replicas increases it
+// (by one, unless fn raised it further); every ISR member is a replica;
+// Leader is -1 (none) or in the ISR; a changed Replicas has no duplicates;
+// AddingReplicas and RemovingReplicas are disjoint sets of replicas.
 // The change is in this store's cache when UpdatePartition returns.
+//
+// The leader epoch marks a new replica set, as it marks a new leader,
+// because brokers apply a partition's assignment when its epoch changes: the
+// leader learns which followers may fetch and join the ISR, and so a
+// replica added by a reassignment can catch up. (Kafka bumps the epoch only
+// when replicas are removed.)
 func (e *Etcd) UpdatePartition(topic string, index int32, fn func(*Partition) error) error {
 	ctx, cancel := e.request()
 	defer cancel()
@@ -533,8 +544,30 @@ func checkPartitionChange(cur Partition, next *Partition) error {
 	if next.LeaderEpoch < cur.LeaderEpoch {
 		return fmt.Errorf("leader epoch cannot go back from %d to %d", cur.LeaderEpoch, next.LeaderEpoch)
 	}
-	if next.Leader != cur.Leader && next.LeaderEpoch == cur.LeaderEpoch {
+	replicasChanged := !sameSet(cur.Replicas, next.Replicas)
+	if (next.Leader != cur.Leader || replicasChanged) && next.LeaderEpoch == cur.LeaderEpoch {
 		next.LeaderEpoch++
+	}
+	if !slices.Equal(cur.Replicas, next.Replicas) && hasDuplicates(next.Replicas) {
+		return fmt.Errorf("replicas %v name a broker twice", next.Replicas)
+	}
+	for _, set := range []struct {
+		name string
+		ids  []int32
+	}{{"adding", next.AddingReplicas}, {"removing", next.RemovingReplicas}} {
+		if hasDuplicates(set.ids) {
+			return fmt.Errorf("%s replicas %v name a broker twice", set.name, set.ids)
+		}
+		for _, r := range set.ids {
+			if !slices.Contains(next.Replicas, r) {
+				return fmt.Errorf("%s replica %d is not a replica %v", set.name, r, next.Replicas)
+			}
+		}
+	}
+	for _, r := range next.AddingReplicas {
+		if slices.Contains(next.RemovingReplicas, r) {
+			return fmt.Errorf("replica %d is both being added and being removed", r)
+		}
 	}
 	for _, r := range next.ISR {
 		if !slices.Contains(next.Replicas, r) {
@@ -545,6 +578,26 @@ func checkPartitionChange(cur Partition, next *Partition) error {
 		return fmt.Errorf("leader %d is not in the ISR %v", next.Leader, next.ISR)
 	}
 	return nil
+}
+
+// sameSet reports whether a and b hold the same ids, in any order.
+func sameSet(a, b []int32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+func hasDuplicates(ids []int32) bool {
+	for i, r := range ids {
+		if slices.Contains(ids[i+1:], r) {
+			return true
+		}
+	}
+	return false
 }
 
 // AllocateProducerIDs reserves n consecutive producer ids and returns the
@@ -595,16 +648,20 @@ func mustJSON(v any) string {
 }
 
 func toRecord(p Partition) partitionRecord {
-	return partitionRecord{Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: p.ISR}
+	return partitionRecord{Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: p.ISR,
+		AddingReplicas: p.AddingReplicas, RemovingReplicas: p.RemovingReplicas}
 }
 
 func clonePartition(p Partition) Partition {
 	p.Replicas = append([]int32(nil), p.Replicas...)
 	p.ISR = append([]int32(nil), p.ISR...)
+	p.AddingReplicas = append([]int32(nil), p.AddingReplicas...)
+	p.RemovingReplicas = append([]int32(nil), p.RemovingReplicas...)
 	return p
 }
 
 func partitionsEqual(a, b Partition) bool {
 	return a.Index == b.Index && a.Leader == b.Leader && a.LeaderEpoch == b.LeaderEpoch &&
-		slices.Equal(a.Replicas, b.Replicas) && slices.Equal(a.ISR, b.ISR)
+		slices.Equal(a.Replicas, b.Replicas) && slices.Equal(a.ISR, b.ISR) &&
+		slices.Equal(a.AddingReplicas, b.AddingReplicas) && slices.Equal(a.RemovingReplicas, b.RemovingReplicas)
 }

@@ -208,7 +208,8 @@ func (c *etcdCache) controller() int32 {
 }
 
 func fromRecord(index int32, r partitionRecord) Partition {
-	return Partition{Index: index, Leader: r.Leader, LeaderEpoch: r.LeaderEpoch, Replicas: r.Replicas, ISR: r.ISR}
+	return Partition{Index: index, Leader: r.Leader, LeaderEpoch: r.LeaderEpoch, Replicas: r.Replicas, ISR: r.ISR,
+		AddingReplicas: r.AddingReplicas, RemovingReplicas: r.RemovingReplicas}
 }
 
 // decodePartition decodes the result of reading one partition key.

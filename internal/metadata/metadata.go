@@ -47,12 +47,30 @@ type Broker struct {
 }
 
 // Partition is one partition's assignment and leadership.
+//
+// A reassignment in progress (KIP-455, as Kafka's PartitionRecord keeps it)
+// has AddingReplicas or RemovingReplicas set: Replicas is then the target
+// replicas, in the target's order, followed by the replicas being removed;
+// AddingReplicas are the target replicas that were not replicas before, and
+// RemovingReplicas the replicas that are not in the target. So the target
+// is Replicas minus RemovingReplicas, and the assignment before the
+// reassignment is Replicas minus AddingReplicas.
 type Partition struct {
 	Index       int32   `json:"index"`
 	Leader      int32   `json:"leader"`
 	LeaderEpoch int32   `json:"leaderEpoch"`
 	Replicas    []int32 `json:"replicas"`
 	ISR         []int32 `json:"isr"`
+	// AddingReplicas and RemovingReplicas describe a reassignment in
+	// progress; both are empty otherwise.
+	AddingReplicas   []int32 `json:"addingReplicas,omitempty"`
+	RemovingReplicas []int32 `json:"removingReplicas,omitempty"`
+}
+
+// Reassigning reports whether a reassignment of the partition is in
+// progress.
+func (p Partition) Reassigning() bool {
+	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0
 }
 
 // Topic is a topic with its partitions and config overrides.
@@ -69,9 +87,7 @@ func (t Topic) Clone() Topic {
 	c := t
 	c.Partitions = make([]Partition, len(t.Partitions))
 	for i, p := range t.Partitions {
-		p.Replicas = append([]int32(nil), p.Replicas...)
-		p.ISR = append([]int32(nil), p.ISR...)
-		c.Partitions[i] = p
+		c.Partitions[i] = clonePartition(p)
 	}
 	c.Configs = make(map[string]string, len(t.Configs))
 	for k, v := range t.Configs {
