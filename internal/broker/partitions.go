@@ -225,6 +225,7 @@ func (ps *partitions) applyRole(p *partition.Partition, pm metadata.Partition, m
 			ps.led(p, true)
 			return
 		}
+		p.SetReplicas(pm.Replicas, now)
 		p.SetISR(pm.ISR)
 		return
 	}

@@ -392,10 +392,18 @@ func (f *leaderFetcher) apply(it fetchItem, rp *kmsg.FetchResponseTopicPartition
 	switch err := kerr.ErrorForCode(rp.ErrorCode); {
 	case err == nil:
 	case errors.Is(err, kerr.OffsetOutOfRange):
-		if p.Log().LogEndOffset() < rp.LogStartOffset {
-			b.log.Warn("follower is behind the leader's log start; it cannot catch up until its log is reset",
-				"topic", p.Topic, "partition", p.Index, "leo", p.Log().LogEndOffset(), "leaderLogStart", rp.LogStartOffset)
+		if leo := p.Log().LogEndOffset(); leo < rp.LogStartOffset {
+			// The leader no longer has what this replica needs next
+			// (retention, DeleteRecords): start over at its log start.
+			b.log.Info("follower behind its leader's log start; resetting its log",
+				"topic", p.Topic, "partition", p.Index, "leo", leo, "leaderLogStart", rp.LogStartOffset)
+			if err := p.ResetTo(it.st.epoch, rp.LogStartOffset); err != nil && !errors.Is(err, partition.ErrStaleFollower) {
+				b.log.Warn("reset follower log", "topic", p.Topic, "partition", p.Index, "err", err)
+				f.update(p, it.st.epoch, func(st *followState) { st.retryAt = now.Add(b.settings.replicaBackoff) })
+			}
+			return
 		}
+		// Past the leader's end: the logs diverged; truncate again.
 		f.update(p, it.st.epoch, func(st *followState) { st.truncated = false; st.retryAt = now.Add(retryDelay) })
 		return
 	default:
@@ -403,6 +411,17 @@ func (f *leaderFetcher) apply(it fetchItem, rp *kmsg.FetchResponseTopicPartition
 		return
 	}
 	if batches := wholeBatches(rp.RecordBatches); len(batches) > 0 {
+		if h, _ := record.ReadHeader(batches); h.BaseOffset < p.Log().LogEndOffset() &&
+			p.Log().LogEndOffset() == p.Log().LogStartOffset() && h.LastOffset() >= p.Log().LogEndOffset() {
+			// An empty log whose first batch starts before its log start:
+			// the leader's log start is inside that batch. Start the log
+			// at the batch, as Kafka does; the leader's log start is
+			// applied below.
+			if err := p.ResetTo(it.st.epoch, h.BaseOffset); err != nil {
+				f.update(p, it.st.epoch, func(st *followState) { st.retryAt = now.Add(retryDelay) })
+				return
+			}
+		}
 		if err := p.AppendReplicated(it.st.epoch, batches, now); err != nil {
 			if !errors.Is(err, commitlog.ErrClosed) && !errors.Is(err, partition.ErrStaleFollower) {
 				b.log.Warn("follower append", "topic", p.Topic, "partition", p.Index, "err", err)

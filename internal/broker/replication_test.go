@@ -300,8 +300,13 @@ func consumeAll(t *testing.T, c *testCluster, topic string) map[int32][]string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	starts, err := adm.ListStartOffsets(t.Context(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := 0
 	ends.Each(func(o kadm.ListedOffset) { want += int(o.Offset) })
+	starts.Each(func(o kadm.ListedOffset) { want -= int(o.Offset) })
 	cl := c.client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	out := make(map[int32][]string)
 	got := 0
@@ -474,5 +479,50 @@ func TestElectPreferredLeaders(t *testing.T) {
 	}
 	if r := res["el"][0]; !errors.Is(r.Err, kerr.ElectionNotNeeded) {
 		t.Errorf("second election: %v, want ELECTION_NOT_NEEDED", r.Err)
+	}
+}
+
+// A follower that was away while its leader's log start moved past the
+// follower's log end starts over at the leader's log start, catches up and
+// rejoins the ISR.
+func TestFollowerBehindLeaderLogStart(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	adm := kadm.NewClient(c.client())
+	ctx := t.Context()
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, "ls"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "a full ISR", func() bool { return allInSync(partitionState(t, c, "ls"), 3) })
+	ps := partitionState(t, c, "ls")
+	away := ps[0].Replicas[2]
+	if away == ps[0].Leader {
+		away = ps[0].Replicas[1]
+	}
+	prod := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MetadataMinAge(100*time.Millisecond))
+	produceN(t, prod, "ls", 0, 100)
+	c.stop(away)
+	eventually(t, 30*time.Second, "the stopped broker out of the ISR", func() bool {
+		ps := partitionState(t, c, "ls")
+		return ps != nil && len(ps[0].ISR) == 2
+	})
+	produceN(t, prod, "ls", 100, 100)
+	if _, err := adm.DeleteRecords(ctx, kadm.Offsets{"ls": {0: {Topic: "ls", Partition: 0, At: 150}}}); err != nil {
+		t.Fatal(err)
+	}
+	c.start(away)
+	eventually(t, 30*time.Second, "the returning broker back in the ISR", func() bool { return allInSync(partitionState(t, c, "ls"), 3) })
+	// It alone now holds the partition: it has exactly [150, 200).
+	for id := range int32(3) {
+		if id != away {
+			c.stop(id)
+		}
+	}
+	eventually(t, 30*time.Second, "the returning broker leads", func() bool {
+		ps := partitionState(t, c, "ls")
+		return ps != nil && ps[0].Leader == away
+	})
+	got := consumeAll(t, c, "ls")
+	if n := len(got[0]); n != 50 || offsetOf(got[0][0]) != 150 {
+		t.Fatalf("consumed %d records starting %v, want 50 from offset 150", n, got[0][:min(1, n)])
 	}
 }

@@ -250,6 +250,25 @@ func (l *Log) TruncateTo(offset int64) error {
 }
 
 // truncateFully empties the log and restarts it at offset. The caller holds wmu.
+// ResetTo empties the log and restarts it at offset, which must be at or
+// past the log end offset unless the log is empty: a follower so far behind
+// that its leader no longer has the records it needs (its leader's log
+// starts past this log's end) starts over at the leader's log start, as
+// Kafka's followers do; and an empty follower log whose first fetched batch
+// starts before the log start (the leader's log start falls inside that
+// batch) restarts at the batch's base offset.
+func (l *Log) ResetTo(offset int64) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if offset < 0 || offset < l.leo && l.leo != l.logStart {
+		return fmt.Errorf("reset to %d: below the log end offset %d: %w", offset, l.leo, ErrOffsetOutOfRange)
+	}
+	return l.truncateFully(offset)
+}
+
 func (l *Log) truncateFully(offset int64) error {
 	s, err := createSegment(l.dir, offset)
 	if err != nil {

@@ -544,8 +544,10 @@ func checkPartitionChange(cur Partition, next *Partition) error {
 	if next.LeaderEpoch < cur.LeaderEpoch {
 		return fmt.Errorf("leader epoch cannot go back from %d to %d", cur.LeaderEpoch, next.LeaderEpoch)
 	}
-	replicasChanged := !sameSet(cur.Replicas, next.Replicas)
-	if (next.Leader != cur.Leader || replicasChanged) && next.LeaderEpoch == cur.LeaderEpoch {
+	// As in Kafka, a new leader or a removed replica starts a new epoch;
+	// added replicas do not (the leader learns them at its epoch).
+	replicaRemoved := slices.ContainsFunc(cur.Replicas, func(r int32) bool { return !slices.Contains(next.Replicas, r) })
+	if (next.Leader != cur.Leader || replicaRemoved) && next.LeaderEpoch == cur.LeaderEpoch {
 		next.LeaderEpoch++
 	}
 	if !slices.Equal(cur.Replicas, next.Replicas) && hasDuplicates(next.Replicas) {
@@ -578,17 +580,6 @@ func checkPartitionChange(cur Partition, next *Partition) error {
 		return fmt.Errorf("leader %d is not in the ISR %v", next.Leader, next.ISR)
 	}
 	return nil
-}
-
-// sameSet reports whether a and b hold the same ids, in any order.
-func sameSet(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	a, b = slices.Clone(a), slices.Clone(b)
-	slices.Sort(a)
-	slices.Sort(b)
-	return slices.Equal(a, b)
 }
 
 func hasDuplicates(ids []int32) bool {

@@ -121,6 +121,32 @@ func (p *Partition) ISRSize() int {
 	return len(p.rep.s.isr)
 }
 
+// SetReplicas applies a changed assignment at the current epoch (a
+// reassignment adding replicas): new followers are tracked from now, as
+// not yet heard from; dropped ones are forgotten.
+func (p *Partition) SetReplicas(replicas []int32, now time.Time) {
+	p.rep.mu.Lock()
+	defer p.rep.mu.Unlock()
+	r := &p.rep.s
+	if slices.Equal(r.replicas, replicas) {
+		return
+	}
+	r.replicas = slices.Clone(replicas)
+	if !r.leader {
+		return
+	}
+	for _, id := range replicas {
+		if id != r.self && r.followers[id] == nil {
+			r.followers[id] = &followerState{leo: -1, lastCaughtUp: now}
+		}
+	}
+	for id := range r.followers {
+		if !slices.Contains(replicas, id) {
+			delete(r.followers, id)
+		}
+	}
+}
+
 // SetISR applies a committed ISR (from the cluster metadata) at the
 // current epoch; proposals it contains are done.
 func (p *Partition) SetISR(isr []int32) {
@@ -327,5 +353,25 @@ func (p *Partition) TruncateTo(epoch int32, offset int64) error {
 	if leo := p.log.LogEndOffset(); p.hw.Load() > leo {
 		p.hw.Store(leo)
 	}
+	return nil
+}
+
+// ResetTo empties a follower's log and restarts it at offset, its leader's
+// log start, when the leader no longer has the records this replica needs.
+// It fails with ErrStaleFollower if the replica no longer follows at epoch.
+func (p *Partition) ResetTo(epoch int32, offset int64) error {
+	p.role.RLock()
+	defer p.role.RUnlock()
+	if !p.followerAt(epoch) {
+		return ErrStaleFollower
+	}
+	p.idem.mu.Lock()
+	defer p.idem.mu.Unlock()
+	if err := p.log.ResetTo(offset); err != nil {
+		return err
+	}
+	p.idem.producers = make(producerState)
+	p.hw.Store(offset)
+	p.wake()
 	return nil
 }
