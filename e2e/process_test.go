@@ -229,50 +229,87 @@ func ephemeralLow() int {
 }
 
 // devOptions configures startDev. Zero values pick defaults: one broker, a
-// free port, a fresh data directory.
+// free port, a fresh data directory, no --config.
 type devOptions struct {
 	Brokers int
 	Port    int
 	DataDir string
+	Props   map[string]string // written to a server.properties passed with --config
 }
 
 // devCluster is a running `fjord dev` supervisor.
+//
+// Its layout is `fjord dev`'s (see `fjord dev -h`): broker i listens on
+// Port+i with its directory DataDir/broker-<i>; with more than one broker,
+// quorum member j serves clients on Port+Brokers+2j and peers on the port
+// after, with its directory DataDir/quorum-<j>. A process's directory holds
+// its PID file while it runs, and a file named "hold" there keeps it down.
 type devCluster struct {
 	*proc
-	Bootstrap string // host:port of broker 0, from the "bootstrap:" line
+	// Bootstrap is broker 0's host:port: the seed the Go helpers take (they
+	// take one address). The "bootstrap:" line lists every broker, as Addrs.
+	Bootstrap string
+	Addrs     []string // every broker's host:port, by node id
 	Port      int
 	DataDir   string
 	Brokers   int
+	Members   int // quorum members: 0 for one broker, 1 for two, 3 for more
+}
+
+// quorumSize returns the number of quorum members `fjord dev` runs for a
+// cluster of n brokers.
+func quorumSize(n int) int {
+	switch {
+	case n <= 1:
+		return 0
+	case n == 2:
+		return 1
+	default:
+		return 3
+	}
 }
 
 // startDev runs `fjord dev` and waits for its "bootstrap:" line. In t.Cleanup
-// it kills the supervisor and every broker whose PID is in the data directory.
+// it kills the supervisor and every broker and quorum member whose PID is in
+// the data directory.
+//
+// A cluster of more than one broker needs replication in the broker; until
+// `fjord broker` takes --metadata-endpoints, such tests are skipped.
 func startDev(t testing.TB, opts devOptions) *devCluster {
 	t.Helper()
 	if opts.Brokers == 0 {
 		opts.Brokers = 1
 	}
+	if opts.Brokers > 1 {
+		requireReplication(t)
+	}
 	autoPort := opts.Port == 0
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()
 	}
+	members := quorumSize(opts.Brokers)
+	var config []string
+	if len(opts.Props) > 0 {
+		config = []string{"--config", writeProps(t, opts.Props)}
+	}
 	for attempt := 1; ; attempt++ {
 		if autoPort {
-			opts.Port = freePort(t, opts.Brokers)
+			opts.Port = freePort(t, opts.Brokers+2*members)
 		}
-		d := &devCluster{Port: opts.Port, DataDir: opts.DataDir, Brokers: opts.Brokers}
+		d := &devCluster{Port: opts.Port, DataDir: opts.DataDir, Brokers: opts.Brokers, Members: members}
+		for i := range opts.Brokers {
+			d.Addrs = append(d.Addrs, fmt.Sprintf("127.0.0.1:%d", opts.Port+i))
+		}
+		d.Bootstrap = d.Addrs[0]
 		// Registered before startProc's cleanup, so it runs after the
 		// supervisor is dead and cannot restart what this kills.
 		t.Cleanup(func() { d.killBrokers() })
-		d.proc = startProc(t, "fjord-dev",
+		d.proc = startProc(t, "fjord-dev", append([]string{
 			"dev",
 			"--brokers", strconv.Itoa(opts.Brokers),
 			"--port", strconv.Itoa(opts.Port),
 			"--data-dir", opts.DataDir,
-		)
-		if opts.Brokers > 1 {
-			skipIfNotBuilt(t, d.proc)
-		}
+		}, config...)...)
 		line, ok := d.awaitLine("bootstrap: ")
 		if !ok && autoPort && attempt < portAttempts && d.lostPortRace() {
 			continue
@@ -280,42 +317,63 @@ func startDev(t testing.TB, opts devOptions) *devCluster {
 		if !ok {
 			t.Fatalf("fjord dev exited (%v) before printing its bootstrap line\nstderr:\n%s", d.err, d.stderr())
 		}
-		d.Bootstrap = strings.TrimSpace(line)
-		if want := fmt.Sprintf("127.0.0.1:%d", opts.Port); d.Bootstrap != want {
-			t.Errorf("fjord dev printed bootstrap %q, want %q", d.Bootstrap, want)
+		if got, want := strings.TrimSpace(line), d.bootstrapServers(); got != want {
+			t.Errorf("fjord dev printed bootstrap %q, want %q", got, want)
 		}
 		return d
 	}
 }
 
-// skipIfNotBuilt skips the test if p exits at once saying that what it was
-// asked for is not built yet (as `fjord dev --brokers 3` does until
-// replication lands), so such tests start running by themselves once it is.
-func skipIfNotBuilt(t testing.TB, p *proc) {
+// requireReplication skips the test unless `fjord broker` takes
+// --metadata-endpoints, which multi-broker `fjord dev` clusters pass it, so
+// that such tests start running by themselves once replication lands.
+func requireReplication(t testing.TB) {
 	t.Helper()
-	for range 100 {
-		if p.exited() {
-			if msg := p.stderr(); strings.Contains(msg, "not built yet") {
-				t.Skipf("fjord says: %s", strings.TrimSpace(msg))
-			}
-			return
+	err := probe("broker:--metadata-endpoints", func() error {
+		out, _ := exec.Command(fjordBin, "broker", "-h").CombinedOutput()
+		if !bytes.Contains(out, []byte("-metadata-endpoints")) {
+			return errors.New("fjord broker has no --metadata-endpoints flag yet: multi-broker clusters need replication (issue 4)")
 		}
-		if p.stdout() != "" {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		t.Skip(err)
 	}
+}
+
+// bootstrapServers returns every broker's address, comma separated, as the
+// "bootstrap:" line has them and librdkafka's bootstrap.servers takes them.
+func (d *devCluster) bootstrapServers() string { return strings.Join(d.Addrs, ",") }
+
+// brokerDir returns broker id's directory.
+func (d *devCluster) brokerDir(id int) string {
+	return filepath.Join(d.DataDir, fmt.Sprintf("broker-%d", id))
+}
+
+// quorumDir returns quorum member j's directory.
+func (d *devCluster) quorumDir(j int) string {
+	return filepath.Join(d.DataDir, fmt.Sprintf("quorum-%d", j))
 }
 
 // brokerPIDFile returns the path of broker id's PID file.
 func (d *devCluster) brokerPIDFile(id int) string {
-	return filepath.Join(d.DataDir, fmt.Sprintf("broker-%d", id), "broker.pid")
+	return filepath.Join(d.brokerDir(id), "broker.pid")
+}
+
+// quorumPIDFile returns the path of quorum member j's PID file.
+func (d *devCluster) quorumPIDFile(j int) string {
+	return filepath.Join(d.quorumDir(j), "quorum.pid")
 }
 
 // brokerPID returns the PID that broker id's PID file holds, or 0 if the
 // file is missing or unreadable.
-func (d *devCluster) brokerPID(id int) int {
-	b, err := os.ReadFile(d.brokerPIDFile(id))
+func (d *devCluster) brokerPID(id int) int { return readPID(d.brokerPIDFile(id)) }
+
+// quorumPID returns the PID that quorum member j's PID file holds, or 0.
+func (d *devCluster) quorumPID(j int) int { return readPID(d.quorumPIDFile(j)) }
+
+func readPID(path string) int {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}
@@ -326,11 +384,34 @@ func (d *devCluster) brokerPID(id int) int {
 	return pid
 }
 
+// hold creates the hold file in dir (a broker's or quorum member's
+// directory): `fjord dev` stops that process if it runs and does not start
+// it again until release.
+func hold(t testing.TB, dir string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "hold"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// release removes the hold file in dir: `fjord dev` starts the process again.
+func release(t testing.TB, dir string) {
+	t.Helper()
+	if err := os.Remove(filepath.Join(dir, "hold")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+}
+
 // killBrokers SIGKILLs every live fjord process whose PID is in a broker.pid
-// file of the data directory.
+// or quorum.pid file of the data directory.
 func (d *devCluster) killBrokers() {
 	for id := range d.Brokers {
 		if pid := d.brokerPID(id); pid > 0 && isFjordProcess(pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	for j := range d.Members {
+		if pid := d.quorumPID(j); pid > 0 && isFjordProcess(pid) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
