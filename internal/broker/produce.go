@@ -53,8 +53,10 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) km
 			if err == nil {
 				if ts == nil || rp.Partition < 0 || int(rp.Partition) >= len(ts.parts) {
 					err = kerrf(kerr.UnknownTopicOrPartition, "topic %q partition %d does not exist", rt.Topic, rp.Partition)
-				} else if p = ts.parts[rp.Partition]; p == nil {
-					err = kerrf(kerr.NotLeaderForPartition, "this broker does not lead %s-%d", rt.Topic, rp.Partition)
+				} else if p = ts.parts[rp.Partition]; p == nil || !p.IsLeader() {
+					// Checked before anything else (min.insync.replicas
+					// included): the client must look for the leader.
+					err = kerrf(kerr.NotLeaderForPartition, "broker %d does not lead %s-%d", b.cfg.NodeID, rt.Topic, rp.Partition)
 				}
 			}
 			var end int64
