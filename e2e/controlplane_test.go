@@ -32,6 +32,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kafka"
 	"github.com/aws/aws-sdk-go-v2/service/kafka/types"
 	"github.com/google/go-cmp/cmp"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // cpServer is a `fjord server` process under test.
@@ -58,7 +60,7 @@ func cpFreeAddr(t *testing.T) string {
 
 // startCPServer starts `fjord server` on a free port with the given data
 // directory and broker port range. The server is killed by PID, and every
-// broker process under dataDir with it, when the test ends.
+// broker and quorum process under dataDir with it, when the test ends.
 func startCPServer(t *testing.T, dataDir, ports string, extra ...string) *cpServer {
 	t.Helper()
 	s := &cpServer{dataDir: dataDir, addr: cpFreeAddr(t), creds: filepath.Join(dataDir, "credentials")}
@@ -66,7 +68,7 @@ func startCPServer(t *testing.T, dataDir, ports string, extra ...string) *cpServ
 	s.start(t)
 	t.Cleanup(func() {
 		s.kill()
-		for _, pid := range cpBrokers(dataDir) {
+		for _, pid := range cpProcs(dataDir) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})
@@ -222,6 +224,19 @@ func (s *cpServer) sdk(t *testing.T) *kafka.Client {
 // one directory would show as one: TestControlPlaneKillWhileCreating counts
 // processes per cluster too.
 func cpBrokers(dataDir string) map[string]int {
+	out := cpProcs(dataDir)
+	for dir := range out {
+		if !strings.HasPrefix(filepath.Base(dir), "broker-") {
+			delete(out, dir)
+		}
+	}
+	return out
+}
+
+// cpProcs returns the live processes the control plane started under
+// dataDir, brokers and quorum members, by directory (CLUSTER-UUID/broker-N,
+// CLUSTER-UUID/quorum-J).
+func cpProcs(dataDir string) map[string]int {
 	root := filepath.Join(dataDir, "clusters") + "/"
 	out := map[string]int{}
 	entries, _ := os.ReadDir("/proc")
@@ -254,10 +269,10 @@ func cpBrokers(dataDir string) map[string]int {
 	return out
 }
 
-// clusterBrokers keeps the entries of cpBrokers that belong to the cluster.
+// clusterBrokers keeps the entries of cpBrokers (or cpProcs) that belong to
+// the cluster.
 func clusterBrokers(procs map[string]int, clusterARN string) map[string]int {
-	id := clusterARN[strings.LastIndexByte(clusterARN, '/')+1:]
-	id = id[:strings.LastIndexByte(id, '-')]
+	id := clusterUUID(clusterARN)
 	out := map[string]int{}
 	for dir, pid := range procs {
 		if strings.HasPrefix(dir, id+"/") {
@@ -291,8 +306,9 @@ func cpWaitState(t *testing.T, c *kafka.Client, arn string, want types.ClusterSt
 	}
 }
 
-// kcatRoundTrip produces n records to a new topic on broker and consumes
-// them back, and returns the topic's partition count.
+// kcatRoundTrip creates a topic with the cluster's defaults, produces n
+// records to it on broker and consumes them back, and returns the topic's
+// partition count.
 func kcatRoundTrip(t *testing.T, broker, topic string, n int) int {
 	t.Helper()
 	kcat := cpRequireTool(t, "kcat", "-V")
@@ -304,6 +320,15 @@ func kcatRoundTrip(t *testing.T, broker, topic string, n int) int {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
+	// MSK's default configuration creates no topic on first use: create it
+	// with the cluster's defaults (num.partitions, default.replication.factor).
+	created, err := newAdmin(t, broker).CreateTopic(ctx, -1, -1, nil, topic)
+	if err == nil {
+		err = created.Err
+	}
+	if err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
 	produce := exec.CommandContext(ctx, kcat, "-b", broker, "-t", topic, "-p", "0", "-K", ":", "-P")
 	produce.Stdin = strings.NewReader(in.String())
 	if out, err := produce.CombinedOutput(); err != nil {
@@ -376,10 +401,8 @@ func TestControlPlaneAWSCLI(t *testing.T) {
 	if len(brokers) != 3 {
 		t.Fatalf("bootstrap = %s", bootstrap)
 	}
-	// Brokers of one cluster do not replicate to each other yet (issue 4),
-	// so the data path is checked against one broker.
 	if parts := kcatRoundTrip(t, brokers[0], "orders", 5); parts != 3 {
-		t.Errorf("auto-created topic has %d partitions; the configuration says num.partitions=3", parts)
+		t.Errorf("topic created with the defaults has %d partitions; the configuration says num.partitions=3", parts)
 	}
 
 	if l := s.aws(t, "list-clusters")["ClusterInfoList"].([]any); len(l) != 1 {
@@ -736,4 +759,177 @@ func TestControlPlaneKillWhileCreating(t *testing.T) {
 		t.Errorf("broker processes after delete: %v", procs)
 	}
 	s.stop(t)
+}
+
+// TestControlPlaneReplicated creates a three-broker cluster through the MSK
+// API and checks that it is one replicated cluster, not three: its brokers
+// share a three-member metadata quorum, sit in the three zones of its
+// subnets, replicate a topic three ways with MSK's defaults, and fail over
+// when the leader of a partition is killed. Deleting the cluster leaves no
+// process behind.
+func TestControlPlaneReplicated(t *testing.T) {
+	dir := t.TempDir()
+	s := startCPServer(t, dir, "25700-25799")
+	c := s.sdk(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	out, err := c.CreateCluster(ctx, &kafka.CreateClusterInput{
+		ClusterName: aws.String("replicated"), KafkaVersion: aws.String("3.9.x"), NumberOfBrokerNodes: aws.Int32(3),
+		BrokerNodeGroupInfo: &types.BrokerNodeGroupInfo{ClientSubnets: []string{"subnet-a", "subnet-b", "subnet-c"}, InstanceType: aws.String("kafka.m5.large")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := aws.ToString(out.ClusterArn)
+	start := time.Now()
+	cpWaitState(t, c, arn, types.ClusterStateActive, 30*time.Second)
+	t.Logf("ACTIVE after %v", time.Since(start).Round(time.Millisecond))
+	procs := clusterBrokers(cpProcs(dir), arn)
+	var quorum []string
+	for d := range procs {
+		if strings.HasPrefix(filepath.Base(d), "quorum-") {
+			quorum = append(quorum, d)
+		}
+	}
+	if len(procs) != 6 || len(quorum) != 3 {
+		t.Fatalf("processes of the cluster = %v; want 3 brokers and 3 quorum members", procs)
+	}
+
+	bb, err := c.GetBootstrapBrokers(ctx, &kafka.GetBootstrapBrokersInput{ClusterArn: out.ClusterArn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs := strings.Split(aws.ToString(bb.BootstrapBrokerString), ",")
+	if len(addrs) != 3 {
+		t.Fatalf("bootstrap brokers = %v, want 3", addrs)
+	}
+	adm := kadm.NewClient(newKgo(t, addrs[0], kgo.SeedBrokers(addrs...), kgo.MetadataMinAge(100*time.Millisecond)))
+
+	// Every broker knows the others, each in its subnet's zone.
+	md, err := adm.BrokerMetadata(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var racks []string
+	for _, b := range md.Brokers {
+		racks = append(racks, fmt.Sprintf("%d:%s", b.NodeID, aws.ToString(b.Rack)))
+	}
+	slices.Sort(racks)
+	if diff := cmp.Diff([]string{"1:use1-az1", "2:use1-az2", "3:use1-az3"}, racks); diff != "" {
+		t.Errorf("brokers and racks in Metadata (-want +got):\n%s", diff)
+	}
+
+	// A topic replicated three ways, with MSK's min.insync.replicas=2.
+	const topic = "orders"
+	created, err := adm.CreateTopic(ctx, 3, 3, nil, topic)
+	if err == nil {
+		err = created.Err
+	}
+	if err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	l := waitPartitions(t, adm, topic, 15*time.Second, "a leader and 3 in-sync replicas for every partition", fullISR)
+	t.Logf("topic %s:%v", topic, l)
+	cfgs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc, err := cfgs.On(topic, nil); err != nil {
+		t.Errorf("describe configs of %s: %v", topic, err)
+	} else if v := configValue(rc.Configs, "min.insync.replicas"); v != "2" {
+		t.Errorf("min.insync.replicas of %s = %q, want MSK's 2", topic, v)
+	}
+
+	// acks=all produce and consume back, then again once partition 0's
+	// leader is killed.
+	cl := newKgo(t, addrs[0], kgo.SeedBrokers(addrs...), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MetadataMinAge(100*time.Millisecond))
+	produce := func(from, n int) {
+		t.Helper()
+		pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		var recs []*kgo.Record
+		for i := from; i < from+n; i++ {
+			recs = append(recs, &kgo.Record{Topic: topic, Partition: 0, Value: []byte("value-" + strconv.Itoa(i))})
+		}
+		if err := cl.ProduceSync(pctx, recs...).FirstErr(); err != nil {
+			t.Fatalf("acks=all produce of records %d-%d: %v", from, from+n-1, err)
+		}
+	}
+	consume := func(n int) {
+		t.Helper()
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		cons := newKgo(t, addrs[0], kgo.SeedBrokers(addrs...),
+			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+		var got []string
+		for len(got) < n {
+			fs := cons.PollFetches(cctx)
+			if cctx.Err() != nil {
+				t.Fatalf("consumed %d of %d records: %v", len(got), n, cctx.Err())
+			}
+			fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+		}
+		cons.Close()
+		for i, v := range got {
+			if want := "value-" + strconv.Itoa(i); v != want {
+				t.Fatalf("record %d = %q, want %q", i, v, want)
+			}
+		}
+	}
+	produce(0, 10)
+	consume(10)
+
+	leader := l[0].Leader
+	pidFile := filepath.Join(dir, "clusters", clusterUUID(arn), "broker-"+strconv.Itoa(int(leader)), "broker.pid")
+	raw, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || !isFjordProcess(pid) {
+		t.Fatalf("%s names pid %d (%v), not a running fjord process", pidFile, pid, err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	l = waitPartitions(t, adm, topic, 15*time.Second, fmt.Sprintf("a new leader for partition 0 (broker %d was killed)", leader), func(l layout) bool {
+		d := l[0]
+		return d.Err == nil && d.Leader >= 0 && d.Leader != leader
+	})
+	t.Logf("killed broker %d (pid %d); partition 0 led by %d after %v:%v", leader, pid, l[0].Leader, time.Since(killed).Round(time.Millisecond), l)
+	produce(10, 10)
+	consume(20)
+
+	if _, err := c.DeleteCluster(ctx, &kafka.DeleteClusterInput{ClusterArn: out.ClusterArn}); err != nil {
+		t.Fatal(err)
+	}
+	deleting := time.Now()
+	cpWaitState(t, c, arn, "", 30*time.Second)
+	t.Logf("deleted after %v", time.Since(deleting).Round(time.Millisecond))
+	if left := clusterBrokers(cpProcs(dir), arn); len(left) != 0 {
+		t.Errorf("processes after delete: %v", left)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "clusters", clusterUUID(arn))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("cluster data left behind: %v", err)
+	}
+	s.stop(t)
+}
+
+// clusterUUID returns the UUID in a cluster ARN (…:cluster/NAME/UUID-N): the
+// name of the cluster's directory.
+func clusterUUID(arn string) string {
+	id := arn[strings.LastIndexByte(arn, '/')+1:]
+	return id[:strings.LastIndexByte(id, '-')]
+}
+
+// configValue returns the value of config name in cs, or "" if absent.
+func configValue(cs []kadm.Config, name string) string {
+	for _, c := range cs {
+		if c.Key == name {
+			return aws.ToString(c.Value)
+		}
+	}
+	return ""
 }

@@ -214,9 +214,20 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 }
 
 // partitionState reads a topic's leaders and ISRs from a live broker (a
-// fresh client: a long-lived one may keep asking a stopped broker).
+// fresh client: a long-lived one may keep asking a stopped broker),
+// retrying for a few seconds; nil if no broker answered for the topic.
 func partitionState(t *testing.T, c *testCluster, topic string) map[int32]kadm.PartitionDetail {
 	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if ps := readPartitionState(t, c, topic); ps != nil || time.Now().After(deadline) {
+			return ps
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func readPartitionState(t *testing.T, c *testCluster, topic string) map[int32]kadm.PartitionDetail {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.bootstrap()...))
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +240,7 @@ func partitionState(t *testing.T, c *testCluster, topic string) map[int32]kadm.P
 		return nil
 	}
 	td, ok := m.Topics[topic]
-	if !ok || td.Err != nil {
+	if !ok || td.Err != nil || len(td.Partitions) == 0 {
 		return nil
 	}
 	return td.Partitions

@@ -3,21 +3,47 @@ package provision
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// ProbeTimeout bounds one ApiVersions probe.
+// ProbeTimeout bounds one probe of a broker or quorum member.
 const ProbeTimeout = 2 * time.Second
 
-// apiVersions sends one ApiVersions request to addr and reads the answer. Any
-// well-framed answer with our correlation ID counts: a broker that rejects
-// the version still answers.
-func apiVersions(ctx context.Context, addr string) error {
+// listsBrokers sends one Metadata request (no topics) to the broker at addr
+// and checks that the answer lists brokers 1 to n: a broker that does lives
+// in a cluster that has formed.
+func listsBrokers(ctx context.Context, addr string, n int) error {
+	req := kmsg.NewPtrMetadataRequest()
+	req.Version = 1                            // the brokers and their racks; not flexible
+	req.Topics = []kmsg.MetadataRequestTopic{} // none (null would mean all)
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	if err := roundTrip(ctx, addr, req, resp); err != nil {
+		return err
+	}
+	var ids []int32
+	for _, b := range resp.Brokers {
+		ids = append(ids, b.NodeID)
+	}
+	slices.Sort(ids)
+	for id := int32(1); id <= int32(n); id++ {
+		if _, ok := slices.BinarySearch(ids, id); !ok {
+			return fmt.Errorf("its metadata lists brokers %v, not yet all of 1-%d", ids, n)
+		}
+	}
+	return nil
+}
+
+// roundTrip sends req (at a version whose response header is not flexible)
+// to addr on a new connection and decodes the answer into resp.
+func roundTrip(ctx context.Context, addr string, req kmsg.Request, resp kmsg.Response) error {
 	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
 	defer cancel()
 	var d net.Dialer
@@ -29,29 +55,56 @@ func apiVersions(ctx context.Context, addr string) error {
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
-	req := kmsg.NewPtrApiVersionsRequest()
-	req.Version = 3
-	req.ClientSoftwareName = "fjord-controlplane"
-	req.ClientSoftwareVersion = "1"
 	const correlationID = 7
 	frame := kmsg.NewRequestFormatter(kmsg.FormatterClientID("fjord-controlplane")).AppendRequest(nil, req, correlationID)
 	if _, err := conn.Write(frame); err != nil {
-		return fmt.Errorf("send ApiVersions to %s: %w", addr, err)
+		return fmt.Errorf("send %s to %s: %w", kmsg.NameForKey(req.Key()), addr, err)
 	}
 	var size [4]byte
 	if _, err := io.ReadFull(conn, size[:]); err != nil {
-		return fmt.Errorf("read ApiVersions response from %s: %w", addr, err)
+		return fmt.Errorf("read %s response from %s: %w", kmsg.NameForKey(req.Key()), addr, err)
 	}
 	n := binary.BigEndian.Uint32(size[:])
-	if n < 6 || n > 1<<20 {
-		return fmt.Errorf("ApiVersions response from %s has bad size %d", addr, n)
+	if n < 4 || n > 1<<20 {
+		return fmt.Errorf("%s response from %s has bad size %d", kmsg.NameForKey(req.Key()), addr, n)
 	}
 	body := make([]byte, n)
 	if _, err := io.ReadFull(conn, body); err != nil {
-		return fmt.Errorf("read ApiVersions response from %s: %w", addr, err)
+		return fmt.Errorf("read %s response from %s: %w", kmsg.NameForKey(req.Key()), addr, err)
 	}
 	if id := int32(binary.BigEndian.Uint32(body)); id != correlationID {
-		return fmt.Errorf("ApiVersions response from %s has correlation ID %d, want %d", addr, id, correlationID)
+		return fmt.Errorf("%s response from %s has correlation ID %d, want %d", kmsg.NameForKey(req.Key()), addr, id, correlationID)
+	}
+	resp.SetVersion(req.GetVersion())
+	if err := resp.ReadFrom(body[4:]); err != nil {
+		return fmt.Errorf("decode %s response from %s: %w", kmsg.NameForKey(req.Key()), addr, err)
+	}
+	return nil
+}
+
+// quorumHealthy asks the quorum member serving clients on clientURL for
+// etcd's /health, which is true once the quorum has a leader.
+func quorumHealthy(ctx context.Context, hc *http.Client, clientURL string) error {
+	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, clientURL+"/health", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Health string `json:"health"`
+		Reason string `json:"reason"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		return fmt.Errorf("%s/health: %s: %w", clientURL, resp.Status, err)
+	}
+	if resp.StatusCode != http.StatusOK || h.Health != "true" {
+		return fmt.Errorf("%s/health: %s %q", clientURL, resp.Status, h.Reason)
 	}
 	return nil
 }

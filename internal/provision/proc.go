@@ -10,10 +10,11 @@ import (
 	"syscall"
 )
 
-// This file reads Linux's /proc to find broker processes by their command
-// line. A broker is identified by the --data-dir it was started with, which
-// is unique to one broker of one cluster; that is what lets a restarted
-// control plane adopt the processes an earlier run started.
+// This file reads Linux's /proc to find a cluster's processes (brokers and
+// quorum members) by their command line. Each is identified by the
+// --data-dir it was started with, which is unique to one process of one
+// cluster; that is what lets a restarted control plane adopt the processes
+// an earlier run started.
 
 // dataDirOf returns the value of --data-dir in a NUL-separated command line.
 func dataDirOf(cmdline []byte) (string, bool) {
@@ -56,7 +57,7 @@ func alive(pid int) bool {
 }
 
 // leader reports whether pid is alive and leads its process group. Brokers
-// are started with Setpgid, so they do; a child a broker's launcher forks
+// and quorum members are started with Setpgid, so they do; a child a broker's launcher forks
 // (a shell running sleep, say) shares its command line for a moment but not
 // its leadership, and is not mistaken for a second broker.
 func leader(pid int) bool {
@@ -113,8 +114,8 @@ func scan(root string) (map[string][]int, error) {
 	return found, nil
 }
 
-// signal sends sig to pid's process group if pid leads one (brokers are
-// started with Setpgid), else to pid alone.
+// signal sends sig to pid's process group if pid leads one (the processes
+// are started with Setpgid), else to pid alone.
 func signal(pid int, sig syscall.Signal) error {
 	target := pid
 	if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid {

@@ -18,8 +18,13 @@ import (
 // Steps of a CREATE operation.
 const (
 	StepPlaceBrokers = "PLACE_BROKERS"
+	// StepStartQuorum starts the cluster's metadata quorum and waits for
+	// it to elect a leader.
+	StepStartQuorum  = "START_METADATA_QUORUM"
 	StepStartBrokers = "START_BROKERS"
-	StepWaitBrokers  = "WAIT_FOR_BROKERS"
+	// StepWaitBrokers waits until every broker answers a Metadata request
+	// listing all of them: the brokers have formed one cluster.
+	StepWaitBrokers = "WAIT_FOR_BROKERS"
 )
 
 // Steps of a DELETE operation.
@@ -81,8 +86,9 @@ func (t *tracker) save(ctx context.Context) error {
 	return err
 }
 
-// create places, starts and waits for the brokers of a CREATING cluster,
-// then makes it ACTIVE, or FAILED once CreateTimeout has passed.
+// create places the brokers of a CREATING cluster, starts its metadata
+// quorum and waits for it, starts the brokers and waits for them to form the
+// cluster, then makes it ACTIVE, or FAILED once CreateTimeout has passed.
 func (r *Reconciler) create(ctx context.Context, c cluster.Cluster, a cluster.ARN) (time.Duration, error) {
 	t, err := r.track(ctx, c.ActiveOperationARN)
 	if err != nil {
@@ -96,6 +102,25 @@ func (r *Reconciler) create(ctx context.Context, c cluster.Cluster, a cluster.AR
 		return 0, err
 	}
 	if err := t.step(ctx, StepPlaceBrokers, cluster.StepComplete); err != nil {
+		return 0, err
+	}
+	if err := t.step(ctx, StepStartQuorum, cluster.StepInProgress); err != nil {
+		return 0, err
+	}
+	q := quorum(c, a)
+	if _, err := r.prov.EnsureQuorum(ctx, q); err != nil {
+		if r.expired(c) {
+			return 0, r.fail(ctx, c, t, StepStartQuorum, "QUORUM_START_FAILED", err)
+		}
+		return 0, err
+	}
+	if err := r.prov.ProbeQuorum(ctx, q); err != nil {
+		if r.expired(c) {
+			return 0, r.fail(ctx, c, t, StepStartQuorum, "QUORUM_UNREACHABLE", err)
+		}
+		return r.cfg.ProbeInterval, nil
+	}
+	if err := t.step(ctx, StepStartQuorum, cluster.StepComplete); err != nil {
 		return 0, err
 	}
 	if err := t.step(ctx, StepStartBrokers, cluster.StepInProgress); err != nil {
@@ -255,13 +280,29 @@ func (r *Reconciler) brokers(ctx context.Context, c cluster.Cluster, a cluster.A
 		if n.BrokerID > c.Spec.NumberOfBrokerNodes {
 			continue
 		}
-		out = append(out, provision.Broker{ClusterID: a.UUID(), NodeID: n.BrokerID, Port: n.Port, Rack: n.Zone, ServerProperties: props})
+		out = append(out, provision.Broker{
+			ClusterID: a.UUID(), NodeID: n.BrokerID, Brokers: c.Spec.NumberOfBrokerNodes,
+			Port: n.Port, Rack: n.Zone, ServerProperties: props,
+		})
 	}
 	return out, nil
 }
 
-// maintain keeps a settled cluster's brokers running, restarting any that died.
+// quorum returns c's metadata quorum.
+func quorum(c cluster.Cluster, a cluster.ARN) provision.Quorum {
+	return provision.Quorum{ClusterID: a.UUID(), Members: provision.QuorumSize(c.Spec.NumberOfBrokerNodes)}
+}
+
+// maintain keeps a settled cluster's quorum members and brokers running,
+// restarting any that died.
 func (r *Reconciler) maintain(ctx context.Context, c cluster.Cluster, a cluster.ARN) (time.Duration, error) {
+	started, err := r.prov.EnsureQuorum(ctx, quorum(c, a))
+	if err != nil {
+		return 0, err
+	}
+	if started {
+		r.cfg.Log.Warn("restarted a quorum member that had stopped", "cluster", c.ARN)
+	}
 	nodes, err := r.store.Nodes(ctx, c.ARN)
 	if err != nil {
 		return 0, err
@@ -282,8 +323,8 @@ func (r *Reconciler) maintain(ctx context.Context, c cluster.Cluster, a cluster.
 	return r.cfg.ResyncInterval, nil
 }
 
-// delete stops a DELETING cluster's brokers, removes their data, closes its
-// operations and forgets the cluster, freeing its ports.
+// delete stops a DELETING cluster's brokers and quorum, removes their data,
+// closes its operations and forgets the cluster, freeing its ports.
 func (r *Reconciler) delete(ctx context.Context, c cluster.Cluster, a cluster.ARN) error {
 	t, err := r.track(ctx, c.ActiveOperationARN)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,9 +27,10 @@ func TestMain(m *testing.M) {
 }
 
 type env struct {
-	dir   string
-	store *store.SQLite
-	ports [2]int
+	dir         string
+	store       *store.SQLite
+	ports       [2]int // brokers'
+	quorumPorts [2]int
 }
 
 func newEnv(t *testing.T) *env {
@@ -39,9 +41,9 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	// A port range of its own per test, away from the ephemeral range.
-	base := 22000 + (os.Getpid()%200)*20 + len(t.Name())%10*2
-	e := &env{dir: dir, store: st, ports: [2]int{base, base + 19}}
+	// Port ranges of its own per test, away from the ephemeral range.
+	base := 22000 + (os.Getpid()%100)*40 + len(t.Name())%10*4
+	e := &env{dir: dir, store: st, ports: [2]int{base, base + 19}, quorumPorts: [2]int{base + 20, base + 39}}
 	t.Cleanup(func() { killAll(t, dir) })
 	return e
 }
@@ -52,6 +54,7 @@ func (e *env) start(t *testing.T, binary string, extraEnv ...string) (stop func(
 	t.Helper()
 	prov, err := provision.NewLocal(provision.LocalConfig{
 		DataDir: e.dir, Binary: binary, Env: append([]string{provisiontest.EnvVar + "=1"}, extraEnv...), StopTimeout: 5 * time.Second,
+		QuorumPortMin: e.quorumPorts[0], QuorumPortMax: e.quorumPorts[1],
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -124,8 +127,23 @@ func (e *env) waitState(t *testing.T, arn string, want cluster.State) cluster.Cl
 	}
 }
 
-// brokerProcs returns the pids of broker processes under dir, by broker directory name.
+// brokerProcs returns the pids of the broker processes under dir, by
+// directory ("<cluster-uuid>/broker-1").
 func brokerProcs(t *testing.T, dir string) map[string]int {
+	t.Helper()
+	return procsOf(t, dir, "broker-")
+}
+
+// quorumProcs returns the pids of the quorum members under dir, by
+// directory ("<cluster-uuid>/quorum-0").
+func quorumProcs(t *testing.T, dir string) map[string]int {
+	t.Helper()
+	return procsOf(t, dir, "quorum-")
+}
+
+// procsOf returns the pids of the processes under dir whose directory name
+// starts with kind ("" for all), by directory.
+func procsOf(t *testing.T, dir, kind string) map[string]int {
 	t.Helper()
 	out := map[string]int{}
 	entries, _ := os.ReadDir("/proc")
@@ -146,7 +164,9 @@ func brokerProcs(t *testing.T, dir string) map[string]int {
 					continue
 				}
 				rel, _ := filepath.Rel(filepath.Join(dir, "clusters"), filepath.Dir(args[i+1]))
-				out[rel] = pid
+				if strings.HasPrefix(filepath.Base(rel), kind) {
+					out[rel] = pid
+				}
 			}
 		}
 	}
@@ -154,7 +174,7 @@ func brokerProcs(t *testing.T, dir string) map[string]int {
 }
 
 func killAll(t *testing.T, dir string) {
-	for _, pid := range brokerProcs(t, dir) {
+	for _, pid := range procsOf(t, dir, "") {
 		if p, err := os.FindProcess(pid); err == nil {
 			p.Kill()
 		}
@@ -193,6 +213,20 @@ func TestCreateAndDelete(t *testing.T) {
 	if len(procs) != 3 {
 		t.Fatalf("broker processes = %v, want 3", procs)
 	}
+	if members := quorumProcs(t, e.dir); len(members) != 3 {
+		t.Fatalf("quorum members = %v, want 3", members)
+	}
+	// Every broker is on the quorum, with MSK's defaults for three brokers.
+	for dir := range procs {
+		flags, err := os.ReadFile(filepath.Join(e.dir, "clusters", dir, "data", provisiontest.FlagsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		endpoints := regexp.MustCompile(`(?m)^metadata-endpoints=(.*)$`).FindStringSubmatch(string(flags))
+		if endpoints == nil || len(strings.Split(endpoints[1], ",")) != 3 || !strings.Contains(string(flags), "\nmin.insync.replicas=2\n") {
+			t.Errorf("broker %s flags:\n%s", dir, flags)
+		}
+	}
 
 	op, err := e.store.Operation(t.Context(), c.ActiveOperationARN)
 	if err != nil {
@@ -200,6 +234,7 @@ func TestCreateAndDelete(t *testing.T) {
 	}
 	want := []cluster.Step{
 		{Name: reconcile.StepPlaceBrokers, Status: cluster.StepComplete},
+		{Name: reconcile.StepStartQuorum, Status: cluster.StepComplete},
 		{Name: reconcile.StepStartBrokers, Status: cluster.StepComplete},
 		{Name: reconcile.StepWaitBrokers, Status: cluster.StepComplete},
 	}
@@ -209,8 +244,8 @@ func TestCreateAndDelete(t *testing.T) {
 
 	delOp := e.delete(t, c.ARN)
 	e.waitState(t, c.ARN, "")
-	if procs := brokerProcs(t, e.dir); len(procs) != 0 {
-		t.Errorf("broker processes after delete: %v", procs)
+	if procs := procsOf(t, e.dir, ""); len(procs) != 0 {
+		t.Errorf("processes after delete: %v", procs)
 	}
 	if _, err := os.Stat(filepath.Join(e.dir, "clusters", strings.Split(c.ARN, "/")[2][:36])); !os.IsNotExist(err) {
 		t.Errorf("cluster data still there: %v", err)
@@ -226,7 +261,7 @@ func TestCreateAndDelete(t *testing.T) {
 
 // TestRestartWhileCreating stops the control plane while brokers start and
 // checks that a new one adopts them: the cluster ends ACTIVE with exactly its
-// brokers, none restarted.
+// brokers and quorum member, none restarted.
 func TestRestartWhileCreating(t *testing.T) {
 	e := newEnv(t)
 	stop := e.start(t, os.Args[0], provisiontest.DelayEnvVar+"=1500ms")
@@ -238,21 +273,21 @@ func TestRestartWhileCreating(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	before := brokerProcs(t, e.dir)
+	before := procsOf(t, e.dir, "")
 	stop()
 	if got, _ := e.store.Cluster(t.Context(), c.ARN); got.State != cluster.Creating {
 		t.Fatalf("state after stop = %s, want CREATING", got.State)
 	}
-	// Lose one pid file too, as a crash between start and write would.
+	// Lose pid files too, as a crash between start and write would.
 	for dir := range before {
 		os.Remove(filepath.Join(e.dir, "clusters", dir, "broker.pid"))
-		break
+		os.Remove(filepath.Join(e.dir, "clusters", dir, "quorum.pid"))
 	}
 
 	e.start(t, os.Args[0])
 	e.waitState(t, c.ARN, cluster.Active)
-	if diff := cmp.Diff(before, brokerProcs(t, e.dir)); diff != "" {
-		t.Errorf("broker processes changed across the restart (-before +after):\n%s", diff)
+	if diff := cmp.Diff(before, procsOf(t, e.dir, "")); diff != "" {
+		t.Errorf("processes changed across the restart (-before +after):\n%s", diff)
 	}
 }
 
@@ -268,9 +303,9 @@ func TestSweepOrphans(t *testing.T) {
 	}
 	e.start(t, os.Args[0])
 	deadline := time.Now().Add(10 * time.Second)
-	for len(brokerProcs(t, e.dir)) != 0 {
+	for len(procsOf(t, e.dir, "")) != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("orphans still running: %v", brokerProcs(t, e.dir))
+			t.Fatalf("orphans still running: %v", procsOf(t, e.dir, ""))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -278,7 +313,7 @@ func TestSweepOrphans(t *testing.T) {
 
 func TestBrokerThatNeverAnswersFails(t *testing.T) {
 	e := newEnv(t)
-	prov, err := provision.NewLocal(provision.LocalConfig{DataDir: e.dir, Binary: "/bin/false"})
+	prov, err := provision.NewLocal(provision.LocalConfig{DataDir: e.dir, Binary: "/bin/false", QuorumPortMin: e.quorumPorts[0], QuorumPortMax: e.quorumPorts[1]})
 	if err != nil {
 		t.Fatal(err)
 	}
