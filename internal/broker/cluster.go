@@ -79,9 +79,15 @@ func (c *controllerRun) stop() {
 	<-c.done
 }
 
-// followMetadata re-syncs the hosted partitions on every metadata change,
-// and every few seconds as a backstop (a log that failed to open is
-// retried), until ctx ends.
+// syncDebounce gathers a burst of metadata changes (a failover changes
+// thousands of partition keys, each its own watch event) into one sync: a
+// sync walks every partition, so one per event would cost O(partitions²)
+// during a failover.
+const syncDebounce = 10 * time.Millisecond
+
+// followMetadata re-syncs the hosted partitions on metadata changes, and
+// every few seconds as a backstop (a log that failed to open is retried),
+// until ctx ends.
 func (b *Broker) followMetadata(ctx context.Context) {
 	ch := b.meta.Watch(ctx)
 	tick := time.NewTicker(5 * time.Second)
@@ -91,6 +97,11 @@ func (b *Broker) followMetadata(ctx context.Context) {
 		select {
 		case _, ok := <-ch:
 			if !ok {
+				return
+			}
+			select {
+			case <-time.After(syncDebounce):
+			case <-ctx.Done():
 				return
 			}
 		case <-tick.C:
