@@ -8,8 +8,10 @@ import (
 )
 
 // AlterConfigs (key 33), v0-v2: replaces a topic's whole set of config
-// overrides, validated first. Broker properties are static in Fjord for now:
-// altering them is refused with a message that says so.
+// overrides, or a broker's (or the cluster default's) whole set of dynamic
+// broker configs (brokerconfigs.go), validated first. Other broker configs
+// are read-only: altering one is refused with INVALID_REQUEST, as Kafka
+// refuses its non-dynamic configs.
 
 func (b *Broker) handleAlterConfigs(req *kmsg.AlterConfigsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
@@ -23,7 +25,16 @@ func (b *Broker) handleAlterConfigs(req *kmsg.AlterConfigsRequest) kmsg.Response
 				configs[c.Name] = *c.Value
 			}
 		}
-		if err := b.alterTopicConfigs(rr.ResourceType, rr.ResourceName, configs, req.ValidateOnly); err != nil {
+		var err error
+		switch rr.ResourceType {
+		case resourceTopic:
+			err = b.alterTopicConfigs(rr.ResourceName, configs, req.ValidateOnly)
+		case resourceBroker:
+			err = b.setBrokerConfigs(rr.ResourceName, configs, req.ValidateOnly)
+		default:
+			err = kerrf(kerr.InvalidRequest, "resource type %d is not supported; use 2 (topic) or 4 (broker)", rr.ResourceType)
+		}
+		if err != nil {
 			sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
 		}
 		resp.Resources = append(resp.Resources, sr)
@@ -33,14 +44,7 @@ func (b *Broker) handleAlterConfigs(req *kmsg.AlterConfigsRequest) kmsg.Response
 
 // alterTopicConfigs validates and applies a topic's complete new set of
 // overrides.
-func (b *Broker) alterTopicConfigs(rtype kmsg.ConfigResourceType, name string, configs map[string]string, validateOnly bool) error {
-	switch rtype {
-	case resourceTopic:
-	case resourceBroker:
-		return kerrf(kerr.InvalidRequest, "dynamic broker configs are not supported yet; set them in server.properties")
-	default:
-		return kerrf(kerr.InvalidRequest, "resource type %d is not supported; use 2 (topic)", rtype)
-	}
+func (b *Broker) alterTopicConfigs(name string, configs map[string]string, validateOnly bool) error {
 	if b.parts.topic(name) == nil {
 		return kerrf(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
 	}

@@ -7,12 +7,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/fjord-io/fjord/internal/metadata"
 	"github.com/fjord-io/fjord/internal/topicconfig"
 )
 
 // DescribeConfigs (key 32), v0-v4: topic configs resolved over broker
 // properties and Kafka's defaults, with their source, synonyms (v1+), type
-// and documentation (v3+); and this broker's own properties.
+// and documentation (v3+); this broker's own configs (resource name: its
+// id): its properties, read-only, and the dynamic broker configs
+// (brokerconfigs.go) with their source; and the cluster-wide dynamic
+// defaults that are set (resource name "").
 
 const (
 	resourceTopic  = 2
@@ -50,12 +54,16 @@ func (b *Broker) handleDescribeConfigs(req *kmsg.DescribeConfigsRequest) kmsg.Re
 				}
 			}
 		case resourceBroker:
-			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(b.cfg.NodeID)) {
-				err := kerrf(kerr.InvalidRequest, "this is broker %d; ask broker %s for its configs", b.cfg.NodeID, rr.ResourceName)
+			node, err := b.brokerEntity(rr.ResourceName)
+			if err != nil {
 				sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
 				break
 			}
-			for _, c := range b.brokerConfigs() {
+			if node == metadata.DefaultBrokerConfigs {
+				sr.Configs = b.describeDefaultBrokerConfigs(req, want)
+				break
+			}
+			for _, c := range b.brokerConfigs(req) {
 				if want(c.Name) {
 					if !req.IncludeSynonyms {
 						c.ConfigSynonyms = nil
@@ -97,9 +105,11 @@ func describeTopicConfig(req *kmsg.DescribeConfigsRequest, v topicconfig.Value) 
 	return c
 }
 
-// brokerConfigs lists this broker's properties: every one set in its
-// server.properties, plus the ones the broker reads with their defaults.
-func (b *Broker) brokerConfigs() []kmsg.DescribeConfigsResponseResourceConfig {
+// brokerConfigs lists this broker's configs: every property set in its
+// server.properties, plus the ones the broker reads with their defaults,
+// read-only; and the dynamic configs, resolved.
+func (b *Broker) brokerConfigs(req *kmsg.DescribeConfigsRequest) []kmsg.DescribeConfigsResponseResourceConfig {
+	dynamic := b.describeDynamicBrokerConfigs(req)
 	defaults := map[string]string{
 		"node.id":                         strconv.Itoa(int(b.cfg.NodeID)),
 		"broker.id":                       strconv.Itoa(int(b.cfg.NodeID)),
@@ -118,7 +128,10 @@ func (b *Broker) brokerConfigs() []kmsg.DescribeConfigsResponseResourceConfig {
 			defaults[d.BrokerKeys[0].Name] = d.Default
 		}
 	}
-	names := make([]string, 0, len(defaults)+len(b.cfg.Props))
+	names := make([]string, 0, len(defaults)+len(dynamic)+len(b.cfg.Props))
+	for k := range dynamic {
+		defaults[k] = "" // listed, and described from dynamic
+	}
 	for k := range defaults {
 		names = append(names, k)
 	}
@@ -130,6 +143,10 @@ func (b *Broker) brokerConfigs() []kmsg.DescribeConfigsResponseResourceConfig {
 	sort.Strings(names)
 	out := make([]kmsg.DescribeConfigsResponseResourceConfig, 0, len(names))
 	for _, n := range names {
+		if c, ok := dynamic[n]; ok {
+			out = append(out, c)
+			continue
+		}
 		c := kmsg.NewDescribeConfigsResponseResourceConfig()
 		c.Name = n
 		c.ReadOnly = true

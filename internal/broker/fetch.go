@@ -30,6 +30,7 @@ type fetchPart struct {
 	p         *partition.Partition
 	err       error
 	replica   bool // a follower's fetch: reads up to the log end
+	throttled bool // a follower's fetch metered by leader.replication.throttled.rate (throttle.go)
 }
 
 // handleFetch answers a fetch. The returned views (per topic and partition
@@ -97,6 +98,7 @@ func (b *Broker) handleFetch(ctx context.Context, cs *connState, req *kmsg.Fetch
 			}
 			if fp.err == nil && replica >= 0 {
 				fp.replica = true
+				fp.throttled = b.leaderThrottled(fp.p, replica)
 				join, err := fp.p.FollowerFetched(replica, t.offset, now)
 				switch {
 				case errors.Is(err, partition.ErrNotLeader):
@@ -162,6 +164,7 @@ func (b *Broker) handleFetch(ctx context.Context, cs *connState, req *kmsg.Fetch
 		b.readFetch(resp, parts, views, maxBytes)
 		break
 	}
+	b.recordLeaderThrottled(parts, views)
 	if plan.session != nil {
 		views = finishSession(resp, parts, views, plan.incremental)
 	}
@@ -307,6 +310,11 @@ func (b *Broker) readPartition(sp *kmsg.FetchResponseTopicPartition, fp fetchPar
 	limit := int(t.maxBytes)
 	if budget < limit {
 		limit = budget
+	}
+	if fp.throttled {
+		if limit = b.leaderAllowance(limit); limit <= 0 {
+			return nil, nil // over leader.replication.throttled.rate: left out, as Kafka does
+		}
 	}
 	if limit <= 0 && !first {
 		return nil, nil

@@ -11,7 +11,8 @@ import (
 
 // IncrementalAlterConfigs (key 44), v0-v1: changes single topic configs:
 // SET, DELETE (back to the default), and APPEND / SUBTRACT for list configs
-// (KIP-339).
+// (KIP-339); and single dynamic broker configs of a broker or of the
+// cluster default, SET and DELETE (brokerconfigs.go).
 
 const (
 	opSet      = 0
@@ -36,8 +37,12 @@ func (b *Broker) handleIncrementalAlterConfigs(req *kmsg.IncrementalAlterConfigs
 }
 
 func (b *Broker) incrementalAlter(rr kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) error {
-	if rr.ResourceType != resourceTopic {
-		return b.alterTopicConfigs(rr.ResourceType, rr.ResourceName, nil, validateOnly)
+	switch rr.ResourceType {
+	case resourceTopic:
+	case resourceBroker:
+		return b.incrementalAlterBrokerConfigs(rr, validateOnly)
+	default:
+		return kerrf(kerr.InvalidRequest, "resource type %d is not supported; use 2 (topic) or 4 (broker)", rr.ResourceType)
 	}
 	ts := b.parts.topic(rr.ResourceName)
 	if ts == nil {
@@ -75,7 +80,7 @@ func (b *Broker) incrementalAlter(rr kmsg.IncrementalAlterConfigsRequestResource
 			return kerrf(kerr.InvalidRequest, "unknown operation %d for %s", c.Op, c.Name)
 		}
 	}
-	return b.alterTopicConfigs(rr.ResourceType, rr.ResourceName, configs, validateOnly)
+	return b.alterTopicConfigs(rr.ResourceName, configs, validateOnly)
 }
 
 // editList appends items not yet present, or removes the given items.

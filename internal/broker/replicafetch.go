@@ -38,6 +38,9 @@ type replicaFetchers struct {
 		leaderOf map[*partition.Partition]int32
 	}
 	wg sync.WaitGroup
+	// throttles are the broker's replication quotas, leader and follower
+	// side (throttle.go).
+	throttles replicationThrottles
 }
 
 // leaderFetcher fetches the partitions this broker follows from one leader.
@@ -342,7 +345,12 @@ func (f *leaderFetcher) fetch(ctx context.Context, conn *replicaConn, items []fe
 	req.SessionEpoch = -1 // no fetch session: every fetch is full
 	byKey := make(map[tpKey]fetchItem, len(items))
 	topics := make(map[string]int)
+	quota := b.newFollowerQuota()
 	for _, it := range items {
+		maxBytes, ok := quota.admit(it.p, b.settings.replicaFetchMax)
+		if !ok {
+			continue // over follower.replication.throttled.rate: fetched later
+		}
 		ti, ok := topics[it.p.Topic]
 		if !ok {
 			rt := kmsg.NewFetchRequestTopic()
@@ -357,9 +365,13 @@ func (f *leaderFetcher) fetch(ctx context.Context, conn *replicaConn, items []fe
 		rp.FetchOffset = it.p.Log().LogEndOffset()
 		rp.LastFetchedEpoch = -1
 		rp.LogStartOffset = it.p.Log().LogStartOffset()
-		rp.PartitionMaxBytes = b.settings.replicaFetchMax
+		rp.PartitionMaxBytes = maxBytes
 		req.Topics[ti].Partitions = append(req.Topics[ti].Partitions, rp)
 		byKey[tpKey{it.p.Topic, it.p.Index}] = it
+	}
+	if len(req.Topics) == 0 {
+		quota.wait(ctx, b.settings.replicaBackoff) // every partition is throttled
+		return nil
 	}
 	r, err := conn.request(ctx, req, b.settings.replicaFetchWait+10*time.Second)
 	if err != nil {
@@ -379,6 +391,7 @@ func (f *leaderFetcher) fetch(ctx context.Context, conn *replicaConn, items []fe
 			if !ok {
 				continue
 			}
+			quota.record(it.p, len(rp.RecordBatches))
 			f.apply(it, &rp, now)
 		}
 	}

@@ -22,6 +22,7 @@ type store interface {
 	AddPartitions(name string, parts []metadata.Partition) error
 	SetConfigs(name string, configs map[string]string) error
 	UpdatePartition(topic string, index int32, fn func(*metadata.Partition) error) error
+	UpdatePartitions(updates []metadata.PartitionUpdate) []error
 	AllocateProducerIDs(n int64) (int64, error)
 	Brokers() []metadata.Broker
 	Controller() int32

@@ -41,10 +41,12 @@
 //     partitions back where it is eligible and in the ISR.
 //
 // Passes run on every change the store reports (coalesced) and every
-// ResyncInterval as a backstop. Every write is a Store.UpdatePartition whose
+// ResyncInterval as a backstop. Every write is a compare-and-swap whose
 // function applies the rules to the partition as committed, so a decision
 // taken on state that has since changed is recomputed, and becomes a no-op
-// rather than overwriting the newer state.
+// rather than overwriting the newer state. The writes are batched
+// (Store.UpdatePartitions, batchSize partitions per call), so failing over
+// 10,000 partitions takes about eighty etcd transactions, not 10,000.
 package controller
 
 import (
@@ -66,7 +68,7 @@ import (
 type Store interface {
 	Brokers() []metadata.Broker
 	Topics() []metadata.Topic
-	UpdatePartition(topic string, index int32, fn func(*metadata.Partition) error) error
+	UpdatePartitions(updates []metadata.PartitionUpdate) []error
 	Watch(ctx context.Context) <-chan struct{}
 	UnfencedEpoch(node int32) int64
 	Unfence(node int32, epoch int64) error
@@ -93,9 +95,20 @@ type Config struct {
 	// ResyncInterval is how often a pass runs when nothing changes, and how
 	// soon failed writes are retried. Default 1 s.
 	ResyncInterval time.Duration
-	// MaxInFlight bounds the partition updates made at once. Default 32.
+	// MaxInFlight bounds the batches of partition updates (Store.
+	// UpdatePartitions calls of up to batchSize partitions) written at
+	// once. Default 8.
 	MaxInFlight int
 }
+
+const (
+	// batchSize is the partitions written per Store.UpdatePartitions
+	// call: one transaction within etcd's default --max-txn-ops (128).
+	batchSize = 128
+	// batchesInFlight is the default of Config.MaxInFlight, and the bound
+	// ElectLeaders and Reassign use.
+	batchesInFlight = 8
+)
 
 // Broker properties Config reads, as in Kafka's server.properties.
 const (
@@ -160,7 +173,7 @@ func (c *Config) setDefaults() {
 		c.ResyncInterval = time.Second
 	}
 	if c.MaxInFlight <= 0 {
-		c.MaxInFlight = 32
+		c.MaxInFlight = batchesInFlight
 	}
 }
 
@@ -387,7 +400,6 @@ func (c *controller) pass(ctx context.Context, preferred bool) passResult {
 		}
 	}
 
-	var mu sync.Mutex
 	blocked := make(map[int32]bool) // fenced brokers with a partition not processed
 	fail := func(err error) {
 		r.failed++
@@ -395,35 +407,36 @@ func (c *controller) pass(ctx context.Context, preferred bool) passResult {
 			r.err = err
 		}
 	}
-	done := forEach(ctx, c.cfg.MaxInFlight, jobs, func(j job) {
-		var changed, elected, reassigned bool
-		err := c.s.UpdatePartition(j.topic, j.index, func(p *metadata.Partition) error {
+	// What each job's function did to the partition as last committed.
+	type outcome struct{ changed, elected, reassigned bool }
+	outs := make([]outcome, len(jobs))
+	started := updateEach(ctx, c.s, c.cfg.MaxInFlight, len(jobs), func(i int) metadata.PartitionUpdate {
+		j := jobs[i]
+		return metadata.PartitionUpdate{Topic: j.topic, Index: j.index, Fn: func(p *metadata.Partition) error {
 			before := *p
-			reassigned = j.apply(v, p)
-			changed = assignmentChanged(before, *p)
-			elected = p.Leader != before.Leader
+			reassigned := j.apply(v, p)
+			outs[i] = outcome{changed: assignmentChanged(before, *p), elected: p.Leader != before.Leader, reassigned: reassigned}
 			return nil
-		})
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
+		}}
+	}, func(i int, err error) {
+		switch o := outs[i]; {
 		case errors.Is(err, metadata.ErrUnknownTopic): // deleted meanwhile
 		case err != nil:
 			fail(err)
-			for _, n := range j.fenced {
+			for _, n := range jobs[i].fenced {
 				blocked[n] = true
 			}
-		case changed:
+		case o.changed:
 			r.changed++
-			if elected {
+			if o.elected {
 				r.elected++
 			}
-			if reassigned {
+			if o.reassigned {
 				r.reassigned++
 			}
 		}
 	})
-	for _, j := range jobs[done:] { // not attempted: ctx ended
+	for _, j := range jobs[started:] { // not attempted: ctx ended
 		for _, n := range j.fenced {
 			blocked[n] = true
 		}
@@ -492,6 +505,38 @@ func imbalanced(topics []metadata.Topic, v *view, pct int) map[partitionID]bool 
 		}
 	}
 	return out
+}
+
+// batchUpdater is the batched write Store and Assignments share.
+type batchUpdater interface {
+	UpdatePartitions(updates []metadata.PartitionUpdate) []error
+}
+
+// updateEach writes n partition changes in batches: update(i) returns
+// change i, and done(i, err) receives its outcome; calls of done are
+// serialized. It writes batchSize changes per UpdatePartitions call, at
+// most inFlight calls at a time, in order, until ctx ends, and returns once
+// every call has returned how many changes it started: those from there on
+// were not attempted.
+func updateEach(ctx context.Context, s batchUpdater, inFlight, n int, update func(i int) metadata.PartitionUpdate, done func(i int, err error)) int {
+	var starts []int
+	for i := 0; i < n; i += batchSize {
+		starts = append(starts, i)
+	}
+	var mu sync.Mutex
+	batches := forEach(ctx, inFlight, starts, func(start int) {
+		updates := make([]metadata.PartitionUpdate, 0, batchSize)
+		for i := start; i < min(start+batchSize, n); i++ {
+			updates = append(updates, update(i))
+		}
+		errs := s.UpdatePartitions(updates)
+		mu.Lock()
+		defer mu.Unlock()
+		for k, err := range errs {
+			done(start+k, err)
+		}
+	})
+	return min(batches*batchSize, n)
 }
 
 // forEach calls fn on items in order, at most n at a time, until ctx ends;

@@ -353,11 +353,16 @@ type interfering struct {
 	before func()
 }
 
-func (s *interfering) UpdatePartition(topic string, index int32, fn func(*metadata.Partition) error) error {
-	return s.Store.UpdatePartition(topic, index, func(p *metadata.Partition) error {
-		s.once.Do(s.before)
-		return fn(p)
-	})
+func (s *interfering) UpdatePartitions(updates []metadata.PartitionUpdate) []error {
+	wrapped := make([]metadata.PartitionUpdate, len(updates))
+	for i, u := range updates {
+		wrapped[i] = u
+		wrapped[i].Fn = func(p *metadata.Partition) error {
+			s.once.Do(s.before)
+			return u.Fn(p)
+		}
+	}
+	return s.Store.UpdatePartitions(wrapped)
 }
 
 func TestParseConfig(t *testing.T) {
@@ -684,6 +689,56 @@ func TestFailover1000(t *testing.T) {
 	for _, p := range topic.Partitions {
 		if p.Leader != 2 || p.LeaderEpoch != 1 || !slices.Equal(p.ISR, ids(2)) {
 			t.Fatalf("after failover: %+v", p)
+		}
+	}
+	if r := ctrl.pass(t.Context(), false); r.changed != 0 || r.failed != 0 {
+		t.Errorf("second pass changed something: %+v", r)
+	}
+}
+
+// TestFailover10000 fails over 10,000 partitions of replication factor 3
+// (10 topics of 1,000) in one pass: the broker that goes leads a third of
+// them and leaves every ISR.
+func TestFailover10000(t *testing.T) {
+	const topics, perTopic = 10, 1000
+	c := newCluster(t)
+	for n := int32(1); n <= 3; n++ {
+		c.start(n)
+	}
+	ctrl := c.controller()
+	led := 0
+	for ti := range topics {
+		parts := make([]metadata.Partition, perTopic)
+		for i := range parts {
+			replicas := []int32{1, 2, 3}
+			for range (ti*perTopic + i) % 3 {
+				replicas = append(replicas[1:], replicas[0])
+			}
+			parts[i] = part(replicas[0], 0, replicas, ids(1, 2, 3))
+			if replicas[0] == 1 {
+				led++
+			}
+		}
+		c.createTopic(fmt.Sprintf("t%d", ti), nil, parts...)
+	}
+	c.stop(1)
+	r := ctrl.pass(t.Context(), false)
+	t.Logf("%d partitions failed over in one pass in %v (%d leaders elected; batches of %d, %d in flight)",
+		r.changed, r.took, r.elected, batchSize, ctrl.cfg.MaxInFlight)
+	if r.failed > 0 || r.changed != topics*perTopic || r.elected != led || r.offline != 0 {
+		t.Fatalf("failover pass: %+v", r)
+	}
+	for ti := range topics {
+		topic, _ := c.ctrl.Topic(fmt.Sprintf("t%d", ti))
+		for _, p := range topic.Partitions {
+			wantEpoch := int32(0)
+			if p.Replicas[0] == 1 {
+				wantEpoch = 1
+			}
+			if p.Leader == 1 || p.Leader != within(p.Replicas, ids(2, 3))[0] || p.LeaderEpoch != wantEpoch ||
+				!slices.Equal(p.ISR, ids(2, 3)) {
+				t.Fatalf("%s-%d after failover: %+v", topic.Name, p.Index, p)
+			}
 		}
 	}
 	if r := ctrl.pass(t.Context(), false); r.changed != 0 || r.failed != 0 {

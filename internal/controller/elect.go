@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/fjord-io/fjord/internal/metadata"
 )
@@ -62,20 +61,20 @@ func ElectLeaders(ctx context.Context, s Store, preferred bool, partitions []Top
 
 	v := observe(s)
 	results := make(map[TopicPartition]error, len(todo))
-	var mu sync.Mutex
-	forEach(ctx, 32, todo, func(tp TopicPartition) {
-		err := s.UpdatePartition(tp.Topic, tp.Partition, func(p *metadata.Partition) error {
+	updateEach(ctx, s, batchesInFlight, len(todo), func(i int) metadata.PartitionUpdate {
+		tp := todo[i]
+		return metadata.PartitionUpdate{Topic: tp.Topic, Index: tp.Partition, Fn: func(p *metadata.Partition) error {
 			if preferred {
 				return v.preferred(p)
 			}
 			return v.unclean(p)
-		})
+		}}
+	}, func(i int, err error) {
+		tp := todo[i]
 		if errors.Is(err, metadata.ErrUnknownTopic) {
 			err = fmt.Errorf("%w: %s-%d", ErrUnknownTopicOrPartition, tp.Topic, tp.Partition)
 		}
-		mu.Lock()
 		results[tp] = err
-		mu.Unlock()
 	})
 	for _, tp := range todo {
 		err, ok := results[tp]

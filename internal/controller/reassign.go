@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/fjord-io/fjord/internal/metadata"
 )
@@ -37,7 +36,7 @@ var (
 // or *metadata.Local for a standalone broker.
 type Assignments interface {
 	Brokers() []metadata.Broker
-	UpdatePartition(topic string, index int32, fn func(*metadata.Partition) error) error
+	UpdatePartitions(updates []metadata.PartitionUpdate) []error
 }
 
 var (
@@ -75,9 +74,9 @@ type Reassignment struct {
 func Reassign(ctx context.Context, s Assignments, reqs []Reassignment) map[TopicPartition]error {
 	v := assignmentView(s)
 	results := make(map[TopicPartition]error, len(reqs))
-	var mu sync.Mutex
-	done := forEach(ctx, 32, reqs, func(r Reassignment) {
-		err := s.UpdatePartition(r.Topic, r.Partition, func(p *metadata.Partition) error {
+	started := updateEach(ctx, s, batchesInFlight, len(reqs), func(i int) metadata.PartitionUpdate {
+		r := reqs[i]
+		return metadata.PartitionUpdate{Topic: r.Topic, Index: r.Partition, Fn: func(p *metadata.Partition) error {
 			if r.Replicas == nil {
 				return v.cancelReassignment(p)
 			}
@@ -85,17 +84,17 @@ func Reassign(ctx context.Context, s Assignments, reqs []Reassignment) map[Topic
 				return err
 			}
 			return v.reassign(p, r.Replicas)
-		})
+		}}
+	}, func(i int, err error) {
+		r := reqs[i]
 		if errors.Is(err, metadata.ErrUnknownTopic) {
 			err = fmt.Errorf("%w: %s-%d", ErrUnknownTopicOrPartition, r.Topic, r.Partition)
 		} else if err != nil {
 			err = fmt.Errorf("%s-%d: %w", r.Topic, r.Partition, err)
 		}
-		mu.Lock()
 		results[r.TopicPartition] = err
-		mu.Unlock()
 	})
-	for _, r := range reqs[done:] {
+	for _, r := range reqs[started:] {
 		results[r.TopicPartition] = ctx.Err()
 	}
 	return results

@@ -40,6 +40,8 @@ import (
 //	P/producer-id-block          the first producer id never handed out (decimal)
 //	P/unfenced/<node id>         the broker epoch the controller last unfenced
 //	                             (decimal); a live broker at another epoch is fenced
+//	P/broker-configs/<entity>    dynamic broker configs (a JSON object of name to
+//	                             value) of a node id, or of "default": every broker
 //
 // The layout is sized for about 10,000 partitions per cluster. Each
 // partition's leadership is its own small key, so a leader or ISR change is a
@@ -64,7 +66,8 @@ import (
 // has committed either way. Other brokers see a change once their watch
 // delivers it, typically within milliseconds. Leader, ISR, leader epoch and
 // replicas change only through UpdatePartition, a compare-and-swap on the
-// partition key's modification revision.
+// partition key's modification revision, or UpdatePartitions, which makes
+// many such changes in a few transactions.
 //
 // Etcd is safe for concurrent use. Close releases it.
 type Etcd struct {
@@ -109,6 +112,10 @@ type EtcdConfig struct {
 	// RequestTimeout bounds each change made by a method that takes no
 	// context. Default 5 s.
 	RequestTimeout time.Duration
+	// MaxTxnOps is the most partitions UpdatePartitions changes in one
+	// transaction; it must not exceed the servers' --max-txn-ops. Default
+	// 128, etcd's default (the embedded quorum allows 16,384).
+	MaxTxnOps int
 }
 
 func (c *EtcdConfig) setDefaults() {
@@ -117,6 +124,9 @@ func (c *EtcdConfig) setDefaults() {
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = 5 * time.Second
+	}
+	if c.MaxTxnOps == 0 {
+		c.MaxTxnOps = 128
 	}
 }
 
@@ -132,6 +142,8 @@ func (c EtcdConfig) Validate() error {
 		return fmt.Errorf("metadata: session TTL %v is under one second", c.SessionTTL)
 	case c.RequestTimeout <= 0:
 		return fmt.Errorf("metadata: request timeout %v must be positive", c.RequestTimeout)
+	case c.MaxTxnOps < 1:
+		return fmt.Errorf("metadata: max transaction operations %d must be positive", c.MaxTxnOps)
 	}
 	return nil
 }
@@ -533,6 +545,226 @@ func (e *Etcd) UpdatePartition(topic string, index int32, fn func(*Partition) er
 			return fmt.Errorf("update partition %s-%d: %w", topic, index, err)
 		}
 	}
+}
+
+// PartitionUpdate is one change of a batch written by UpdatePartitions: Fn
+// changes partition Index of Topic, as UpdatePartition's fn does.
+type PartitionUpdate struct {
+	Topic string
+	Index int32
+	Fn    func(*Partition) error
+}
+
+// batchAttempts bounds the transactions of UpdatePartitions that one
+// partition can make fail by changing meanwhile; after that its changes are
+// written one at a time, with UpdatePartition.
+const batchAttempts = 4
+
+// UpdatePartitions makes a batch of partition changes, each with the
+// semantics and rules of UpdatePartition, and returns one error per update:
+// nil when the change was written or left the partition as it was,
+// otherwise what UpdatePartition would have returned. Each Fn may run
+// several times, must have no side effects and must check its own
+// preconditions. The batch is not atomic: each change commits or fails on
+// its own. Updates of the same partition apply in batch order, each Fn
+// receiving the result of the one before (as consecutive UpdatePartition
+// calls would).
+//
+// The changes are written in transactions of up to MaxTxnOps partitions,
+// one after another (callers that want several in flight split the batch),
+// each guarded by the modification revision of every partition in it. When
+// a transaction fails, the partitions changed since they were read are
+// recomputed on their newer state (their Fn runs again) and the
+// transaction is retried without re-running the others; a partition that
+// changes under a few transactions in a row is left to UpdatePartition.
+// Every change is in this store's cache when UpdatePartitions returns.
+func (e *Etcd) UpdatePartitions(updates []PartitionUpdate) []error {
+	errs := make([]error, len(updates))
+	var items []*batchItem
+	byKey := make(map[string]*batchItem)
+	for i, u := range updates {
+		key := e.partitionKey(u.Topic, u.Index)
+		it := byKey[key]
+		if it == nil {
+			it = &batchItem{key: key, topic: u.Topic, index: u.Index}
+			byKey[key] = it
+			items = append(items, it)
+		}
+		it.updates = append(it.updates, i)
+	}
+	var rev int64
+	for chunk := range slices.Chunk(items, e.cfg.MaxTxnOps) {
+		rev = max(rev, e.updateChunk(updates, chunk, errs))
+	}
+	if rev > 0 {
+		ctx, cancel := e.request()
+		defer cancel()
+		e.waitApplied(ctx, rev)
+	}
+	return errs
+}
+
+// batchItem is one partition of an UpdatePartitions batch.
+type batchItem struct {
+	key     string
+	topic   string
+	index   int32
+	updates []int // the partition's updates in the batch, in order
+	cur     partEntry
+	exists  bool      // cur holds the partition as last read
+	next    Partition // cur with the updates applied
+	errs    []error   // per update, from the last compute
+	// conflicts counts the transactions that failed because the
+	// partition changed.
+	conflicts int
+}
+
+// compute applies the item's updates to cur, in order, and reports
+// whether the result differs from cur and so must be written.
+func (it *batchItem) compute(updates []PartitionUpdate) (write bool) {
+	it.errs = make([]error, len(it.updates))
+	if !it.exists {
+		for j := range it.errs {
+			it.errs[j] = fmt.Errorf("%w: topic %s has no partition %d", ErrUnknownTopic, it.topic, it.index)
+		}
+		return false
+	}
+	p := it.cur.p
+	for j, i := range it.updates {
+		next := clonePartition(p)
+		if err := updates[i].Fn(&next); err != nil {
+			it.errs[j] = err
+			continue
+		}
+		if err := checkPartitionChange(p, &next); err != nil {
+			it.errs[j] = fmt.Errorf("update partition %s-%d: %w", it.topic, it.index, err)
+			continue
+		}
+		p = next
+	}
+	it.next = p
+	return !partitionsEqual(it.cur.p, p)
+}
+
+// finish records the item's outcome in errs: each update's own error,
+// else err.
+func (it *batchItem) finish(errs []error, err error) {
+	for j, i := range it.updates {
+		if it.errs != nil && it.errs[j] != nil {
+			errs[i] = it.errs[j]
+		} else {
+			errs[i] = err
+		}
+	}
+}
+
+// updateChunk writes one chunk of an UpdatePartitions batch, at most
+// MaxTxnOps partitions, records each update's outcome in errs, and returns
+// the revision of the transaction that wrote it (0 if none did).
+func (e *Etcd) updateChunk(updates []PartitionUpdate, chunk []*batchItem, errs []error) int64 {
+	ctx, cancel := e.request()
+	defer cancel()
+
+	// Start from the cache; a stale entry only costs a failed comparison.
+	var missing []*batchItem
+	e.mu.Lock()
+	for _, it := range chunk {
+		if it.cur, it.exists = e.mu.cache.partition(it.topic, it.index); !it.exists {
+			missing = append(missing, it)
+		}
+	}
+	e.mu.Unlock()
+	if len(missing) > 0 {
+		ops := make([]clientv3.Op, len(missing))
+		for j, it := range missing {
+			ops[j] = clientv3.OpGet(it.key)
+		}
+		resp, readErr := e.client.Txn(ctx).Then(ops...).Commit()
+		for j, it := range missing {
+			err := readErr
+			if err == nil {
+				it.cur, it.exists, err = decodePartition(resp.Responses[j].GetResponseRange().Kvs, it.index)
+			}
+			if err != nil {
+				it.finish(errs, fmt.Errorf("update partition %s-%d: %w", it.topic, it.index, err))
+				it.updates = nil // done
+			}
+		}
+	}
+
+	var pending []*batchItem
+	for _, it := range chunk {
+		switch {
+		case len(it.updates) == 0:
+		case it.compute(updates):
+			pending = append(pending, it)
+		default:
+			it.finish(errs, nil)
+		}
+	}
+	var rev int64
+	var contended []*batchItem // written one at a time, after the chunk
+	for len(pending) > 0 {
+		cmps := make([]clientv3.Cmp, len(pending))
+		puts := make([]clientv3.Op, len(pending))
+		gets := make([]clientv3.Op, len(pending))
+		for j, it := range pending {
+			cmps[j] = clientv3.Compare(clientv3.ModRevision(it.key), "=", it.cur.modRev)
+			puts[j] = clientv3.OpPut(it.key, mustJSON(toRecord(it.next)))
+			gets[j] = clientv3.OpGet(it.key)
+		}
+		resp, err := e.client.Txn(ctx).If(cmps...).Then(puts...).Else(gets...).Commit()
+		if err != nil {
+			for _, it := range pending {
+				it.finish(errs, fmt.Errorf("update partition %s-%d: %w", it.topic, it.index, err))
+			}
+			break
+		}
+		if resp.Succeeded {
+			for _, it := range pending {
+				it.finish(errs, nil)
+			}
+			rev = resp.Header.Revision
+			break
+		}
+		// Recompute the partitions that changed since they were read; the
+		// others keep their result. A partition that keeps changing leaves
+		// the chunk for UpdatePartition, so every retry makes progress.
+		retry, changed := pending[:0], false
+		for j, it := range pending {
+			fresh, exists, err := decodePartition(resp.Responses[j].GetResponseRange().Kvs, it.index)
+			switch {
+			case err != nil:
+				it.finish(errs, fmt.Errorf("update partition %s-%d: %w", it.topic, it.index, err))
+				continue
+			case exists && fresh.modRev == it.cur.modRev:
+				retry = append(retry, it)
+				continue
+			}
+			changed = true
+			it.cur, it.exists = fresh, exists
+			it.conflicts++
+			switch {
+			case !it.compute(updates):
+				it.finish(errs, nil)
+			case it.conflicts >= batchAttempts:
+				contended = append(contended, it)
+			default:
+				retry = append(retry, it)
+			}
+		}
+		if !changed { // cannot happen: a failed comparison means a changed key
+			contended, retry = append(contended, retry...), nil
+		}
+		pending = retry
+	}
+	for _, it := range contended {
+		for _, i := range it.updates {
+			u := updates[i]
+			errs[i] = e.UpdatePartition(u.Topic, u.Index, u.Fn)
+		}
+	}
+	return rev
 }
 
 // checkPartitionChange enforces UpdatePartition's rules on next, bumping its

@@ -27,6 +27,9 @@ type etcdCache struct {
 	byID        map[uuid.UUID]string
 	controllers map[string]candidate // election key → candidate
 	unfenced    map[int32]int64      // node id → broker epoch last unfenced
+	// brokerConfigs are the dynamic broker configs by node id (-1: the
+	// cluster default); see brokerconfigs.go.
+	brokerConfigs map[int32]map[string]string
 }
 
 type topicEntry struct {
@@ -85,6 +88,8 @@ func (c *etcdCache) put(rel string, value []byte, modRev, createRev int64) {
 				c.unfenced[int32(node)] = epoch
 			}
 		}
+	case "broker-configs":
+		err = c.putBrokerConfigs(rest, value)
 	case "topics":
 		var rec topicRecord
 		if err = json.Unmarshal(value, &rec); err == nil {
@@ -130,6 +135,8 @@ func (c *etcdCache) del(rel string) {
 		if id, err := strconv.ParseInt(rest, 10, 32); err == nil {
 			delete(c.unfenced, int32(id))
 		}
+	case "broker-configs":
+		c.delBrokerConfigs(rest)
 	case "topics":
 		if old, ok := c.topics[rest]; ok {
 			delete(c.byID, old.rec.ID)

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 
@@ -119,6 +120,9 @@ type document struct {
 	Topics    []*Topic `json:"topics"`
 	// NextProducerID is the first producer id never handed out.
 	NextProducerID int64 `json:"nextProducerId,omitempty"`
+	// BrokerConfigs are the dynamic broker configs by entity: a node id,
+	// or "default" (brokerconfigs.go).
+	BrokerConfigs map[string]map[string]string `json:"brokerConfigs,omitempty"`
 }
 
 // Local is a metadata store for a single-broker cluster, persisted as one
@@ -136,6 +140,9 @@ type Local struct {
 		nextPID   int64 // first producer id never handed out
 		self      *Broker
 		subs      map[chan struct{}]struct{}
+		// brokerConfigs are the dynamic broker configs by entity, as in
+		// the document.
+		brokerConfigs map[string]map[string]string
 	}
 }
 
@@ -166,6 +173,7 @@ func OpenLocal(path, clusterID string) (*Local, error) {
 	}
 	l.mu.clusterID = doc.ClusterID
 	l.mu.nextPID = doc.NextProducerID
+	l.mu.brokerConfigs = doc.BrokerConfigs
 	for _, t := range doc.Topics {
 		l.mu.topics[t.Name] = t
 		l.mu.byID[t.ID] = t
@@ -365,6 +373,57 @@ func (l *Local) UpdatePartition(topic string, index int32, fn func(*Partition) e
 	return nil
 }
 
+// UpdatePartitions makes a batch of changes under the rules of
+// Etcd.UpdatePartitions, in order, and writes the document once. It
+// returns one error per update.
+func (l *Local) UpdatePartitions(updates []PartitionUpdate) []error {
+	errs := make([]error, len(updates))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	type undo struct {
+		t     *Topic
+		index int32
+		was   Partition
+	}
+	var undos []undo
+	var written []int
+	for i, u := range updates {
+		t, ok := l.mu.topics[u.Topic]
+		if !ok || u.Index < 0 || int(u.Index) >= len(t.Partitions) {
+			errs[i] = fmt.Errorf("%w: topic %s has no partition %d", ErrUnknownTopic, u.Topic, u.Index)
+			continue
+		}
+		cur := t.Partitions[u.Index]
+		next := clonePartition(cur)
+		if err := u.Fn(&next); err != nil {
+			errs[i] = err
+			continue
+		}
+		if err := checkPartitionChange(cur, &next); err != nil {
+			errs[i] = fmt.Errorf("update partition %s-%d: %w", u.Topic, u.Index, err)
+			continue
+		}
+		if partitionsEqual(cur, next) {
+			continue
+		}
+		undos = append(undos, undo{t, u.Index, cur})
+		written = append(written, i)
+		t.Partitions[u.Index] = next
+	}
+	if len(written) == 0 {
+		return errs
+	}
+	if err := l.persistLocked(); err != nil {
+		for _, u := range slices.Backward(undos) {
+			u.t.Partitions[u.index] = u.was
+		}
+		for _, i := range written {
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
 // Watch returns a channel that receives a value after each change, like
 // Etcd.Watch; it is closed when ctx ends.
 func (l *Local) Watch(ctx context.Context) <-chan struct{} {
@@ -386,7 +445,7 @@ func (l *Local) Watch(ctx context.Context) <-chan struct{} {
 // written under the lock: every change is durable, in order, before it is
 // visible.
 func (l *Local) persistLocked() error {
-	doc := document{ClusterID: l.mu.clusterID, NextProducerID: l.mu.nextPID}
+	doc := document{ClusterID: l.mu.clusterID, NextProducerID: l.mu.nextPID, BrokerConfigs: l.mu.brokerConfigs}
 	for _, t := range l.mu.topics {
 		doc.Topics = append(doc.Topics, t)
 	}

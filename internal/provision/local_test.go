@@ -212,7 +212,10 @@ func TestLocalSweep(t *testing.T) {
 	ctx := t.Context()
 	keep := provision.Broker{ClusterID: uuid.NewString(), NodeID: 1, Brokers: 1, Port: freePort(t), Rack: "a"}
 	orphan := provision.Broker{ClusterID: uuid.NewString(), NodeID: 1, Brokers: 1, Port: freePort(t), Rack: "a"}
-	t.Cleanup(func() { l.Remove(context.Background(), keep.ClusterID); l.Remove(context.Background(), orphan.ClusterID) })
+	t.Cleanup(func() {
+		l.Remove(context.Background(), keep.ClusterID)
+		l.Remove(context.Background(), orphan.ClusterID)
+	})
 	for _, b := range []provision.Broker{keep, orphan} {
 		ensureQuorum(t, l, b.ClusterID, 1)
 		if _, err := l.Ensure(ctx, b); err != nil {

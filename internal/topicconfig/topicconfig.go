@@ -95,6 +95,56 @@ func ratio(v string) error {
 	return nil
 }
 
+// throttledReplicas is Kafka's ThrottledReplicaListValidator: the literal
+// "*", or a list of partitionId:brokerId items (empty items allowed).
+func throttledReplicas(v string) error {
+	items := strings.Split(strings.TrimSpace(v), ",")
+	joined := ""
+	ok := true
+	for _, item := range items {
+		item = strings.TrimSpace(item)
+		joined += item
+		if p, b, found := strings.Cut(item, ":"); item != "" && (!found || !digits(p) || !digits(b)) {
+			ok = false
+		}
+	}
+	if ok || joined == "*" {
+		return nil
+	}
+	return errors.New("must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],...")
+}
+
+func digits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// ThrottledReplica reports whether list, a valid value of
+// leader.replication.throttled.replicas or
+// follower.replication.throttled.replicas, names the replica of partition
+// on broker: "*" names every replica of the topic.
+func ThrottledReplica(list string, partition, broker int32) bool {
+	list = strings.TrimSpace(list)
+	if list == "*" {
+		return true
+	}
+	for list != "" {
+		var item string
+		item, list, _ = strings.Cut(list, ",")
+		p, b, _ := strings.Cut(strings.TrimSpace(item), ":")
+		pn, perr := strconv.ParseInt(p, 10, 32)
+		bn, berr := strconv.ParseInt(b, 10, 32)
+		if perr == nil && berr == nil && int32(pn) == partition && int32(bn) == broker {
+			return true
+		}
+	}
+	return false
+}
+
 const maxLong = "9223372036854775807"
 
 var defs = []Def{
@@ -110,10 +160,12 @@ var defs = []Def{
 		Check: atLeast(1), Doc: "fsync the log after this many messages; 1 fsyncs every append."},
 	{Name: "flush.ms", Type: TypeLong, Default: maxLong, BrokerKeys: []BrokerKey{{Name: "log.flush.interval.ms"}},
 		Check: atLeast(0), Doc: "fsync the log at least this often."},
-	{Name: "follower.replication.throttled.replicas", Type: TypeList, Default: "", Doc: "Replicas throttled on the follower side."},
+	{Name: "follower.replication.throttled.replicas", Type: TypeList, Default: "", Check: throttledReplicas,
+		Doc: "Replicas throttled on the follower side, partitionId:brokerId,... or * for all: broker brokerId fetches partitionId, while outside its ISR, within its follower.replication.throttled.rate."},
 	{Name: "index.interval.bytes", Type: TypeInt, Default: "4096", BrokerKeys: []BrokerKey{{Name: "log.index.interval.bytes"}},
 		Check: atLeast(0), Doc: "Bytes between offset index entries."},
-	{Name: "leader.replication.throttled.replicas", Type: TypeList, Default: "", Doc: "Replicas throttled on the leader side."},
+	{Name: "leader.replication.throttled.replicas", Type: TypeList, Default: "", Check: throttledReplicas,
+		Doc: "Replicas throttled on the leader side, partitionId:brokerId,... or * for all: broker brokerId, leading partitionId, sends it to followers outside the ISR within its leader.replication.throttled.rate."},
 	{Name: "max.compaction.lag.ms", Type: TypeLong, Default: maxLong, BrokerKeys: []BrokerKey{{Name: "log.cleaner.max.compaction.lag.ms"}},
 		Check: atLeast(1), Doc: "Longest a record may stay uncompacted."},
 	{Name: "max.message.bytes", Type: TypeInt, Default: "1048588", BrokerKeys: []BrokerKey{{Name: "message.max.bytes"}},

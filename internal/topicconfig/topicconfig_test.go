@@ -25,6 +25,22 @@ func TestValidate(t *testing.T) {
 		{"unclean.leader.election.enable", "yes", false},
 		{"message.timestamp.type", "LogAppendTime", true},
 		{"no.such.config", "1", false},
+		// Kafka's ThrottledReplicaListValidator.
+		{"leader.replication.throttled.replicas", "", true},
+		{"leader.replication.throttled.replicas", "*", true},
+		{"leader.replication.throttled.replicas", " * ", true},
+		{"leader.replication.throttled.replicas", "0:1,1:2", true},
+		{"leader.replication.throttled.replicas", "0:1 , 1:2,", true},
+		{"follower.replication.throttled.replicas", "10:3", true},
+		{"follower.replication.throttled.replicas", "*,0:1", false},
+		{"follower.replication.throttled.replicas", "**", false},
+		{"follower.replication.throttled.replicas", "0", false},
+		{"follower.replication.throttled.replicas", "0:", false},
+		{"follower.replication.throttled.replicas", ":1", false},
+		{"follower.replication.throttled.replicas", "0:1:2", false},
+		{"follower.replication.throttled.replicas", "a:1", false},
+		{"follower.replication.throttled.replicas", "-1:1", false},
+		{"follower.replication.throttled.replicas", "0 : 1", false},
 	} {
 		err := Validate(tc.name, tc.value)
 		if (err == nil) != tc.ok {
@@ -61,5 +77,26 @@ func TestResolvePrecedence(t *testing.T) {
 	}
 	if Resolve(map[string]string{"retention.ms": "-1"}, nil).LogConfig().RetentionAge >= 0 {
 		t.Error("retention.ms=-1 must mean keep forever")
+	}
+}
+
+func TestThrottledReplica(t *testing.T) {
+	for _, tc := range []struct {
+		list            string
+		partition, node int32
+		want            bool
+	}{
+		{"", 0, 1, false},
+		{"*", 7, 3, true},
+		{" * ", 0, 0, true},
+		{"0:1,1:2", 0, 1, true},
+		{"0:1,1:2", 1, 2, true},
+		{"0:1,1:2", 1, 1, false},
+		{"0:1 , 12:2,", 12, 2, true},
+		{"0:1 , 12:2,", 2, 2, false},
+	} {
+		if got := ThrottledReplica(tc.list, tc.partition, tc.node); got != tc.want {
+			t.Errorf("ThrottledReplica(%q, %d, %d) = %v, want %v", tc.list, tc.partition, tc.node, got, tc.want)
+		}
 	}
 }
