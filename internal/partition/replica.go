@@ -184,8 +184,9 @@ func (p *Partition) FollowerFetched(replica int32, offset int64, now time.Time) 
 	}
 	f := r.followers[replica]
 	if f == nil {
+		err := fmt.Errorf("broker %d is not a replica of %s-%d (replicas %v)", replica, p.Topic, p.Index, r.replicas)
 		p.rep.mu.Unlock()
-		return false, fmt.Errorf("broker %d is not a replica of %s-%d (replicas %v)", replica, p.Topic, p.Index, r.replicas)
+		return false, err
 	}
 	leo := p.log.LogEndOffset()
 	switch {
