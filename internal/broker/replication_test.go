@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -18,60 +17,20 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fjord-io/fjord/internal/broker"
-	"github.com/fjord-io/fjord/internal/quorum"
+	"github.com/fjord-io/fjord/internal/quorum/quorumtest"
 )
 
 // The replication tests run brokers in this process against one embedded
 // etcd member shared by the package's tests, each test on its own cluster
 // name. The e2e tests drive the same code as separate processes with kill -9.
 
-var testQuorum struct {
-	once     sync.Once
-	dir      string
-	member   *quorum.Member
-	endpoint string
-	err      error
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if testQuorum.member != nil {
-		testQuorum.member.Close()
-		os.RemoveAll(testQuorum.dir)
-	}
+	quorumtest.Stop()
 	os.Exit(code)
 }
 
-func etcdEndpoint(t *testing.T) string {
-	t.Helper()
-	q := &testQuorum
-	q.once.Do(func() {
-		if q.dir, q.err = os.MkdirTemp("", "fjord-broker-test-"); q.err != nil {
-			return
-		}
-		var peer net.Listener
-		if peer, q.err = net.Listen("tcp", "127.0.0.1:0"); q.err != nil {
-			return
-		}
-		peerAddr := peer.Addr().String()
-		peer.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		q.member, q.err = quorum.Start(ctx, quorum.Config{
-			Name:         "test",
-			DataDir:      filepath.Join(q.dir, "etcd"),
-			ListenClient: "127.0.0.1:0",
-			ListenPeer:   peerAddr,
-		})
-		if q.err == nil {
-			q.endpoint = q.member.ClientURL()
-		}
-	})
-	if q.err != nil {
-		t.Fatalf("start etcd: %v", q.err)
-	}
-	return q.endpoint
-}
+func etcdEndpoint(t *testing.T) string { return quorumtest.URL(t) }
 
 // testCluster is a replicated cluster of in-process brokers.
 type testCluster struct {

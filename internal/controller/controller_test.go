@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -20,25 +19,14 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/fjord-io/fjord/internal/metadata"
-	"github.com/fjord-io/fjord/internal/quorum"
+	"github.com/fjord-io/fjord/internal/quorum/quorumtest"
 )
 
-// One single-member quorum serves every test in the package; each test uses
-// its own cluster name, so its keys are its own.
-var testQuorum struct {
-	once     sync.Once
-	member   *quorum.Member
-	dir      string
-	endpoint string // host:port
-	err      error
-}
-
+// One single-member quorum (quorumtest) serves every test in the package;
+// each test uses its own cluster name, so its keys are its own.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if testQuorum.member != nil {
-		testQuorum.member.Close()
-		os.RemoveAll(testQuorum.dir)
-	}
+	quorumtest.Stop()
 	if code == 0 { // every store, proxy and controller has stopped
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -48,38 +36,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// etcdEndpoint starts the shared quorum member on first use and returns its
-// client address, host:port.
-func etcdEndpoint(t *testing.T) string {
-	t.Helper()
-	q := &testQuorum
-	q.once.Do(func() {
-		if q.dir, q.err = os.MkdirTemp("", "fjord-controller-test-"); q.err != nil {
-			return
-		}
-		var peer net.Listener
-		if peer, q.err = net.Listen("tcp", "127.0.0.1:0"); q.err != nil {
-			return
-		}
-		peerAddr := peer.Addr().String()
-		peer.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		q.member, q.err = quorum.Start(ctx, quorum.Config{
-			Name:         "test",
-			DataDir:      filepath.Join(q.dir, "etcd"),
-			ListenClient: "127.0.0.1:0",
-			ListenPeer:   peerAddr,
-		})
-		if q.err == nil {
-			q.endpoint = strings.TrimPrefix(q.member.ClientURL(), "http://")
-		}
-	})
-	if q.err != nil {
-		t.Fatalf("start etcd: %v", q.err)
-	}
-	return q.endpoint
-}
+// etcdEndpoint returns the shared quorum member's client address, host:port.
+func etcdEndpoint(t *testing.T) string { return strings.TrimPrefix(quorumtest.URL(t), "http://") }
 
 // clusters numbers clusters, so that tests run with -count use new ones.
 var clusters atomic.Int64

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,25 +17,14 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/goleak"
 
-	"github.com/fjord-io/fjord/internal/quorum"
+	"github.com/fjord-io/fjord/internal/quorum/quorumtest"
 )
 
-// One single-member quorum serves every test in the package; each test uses
-// its own cluster name, so its keys are its own.
-var testQuorum struct {
-	once     sync.Once
-	member   *quorum.Member
-	dir      string
-	endpoint string
-	err      error
-}
-
+// One single-member quorum (quorumtest) serves every test in the package;
+// each test uses its own cluster name, so its keys are its own.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if testQuorum.member != nil {
-		testQuorum.member.Close()
-		os.RemoveAll(testQuorum.dir)
-	}
+	quorumtest.Stop()
 	if code == 0 { // every store and the member are closed: nothing may be left running
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -46,37 +34,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// etcdEndpoint starts the shared quorum member on first use.
-func etcdEndpoint(t *testing.T) string {
-	t.Helper()
-	q := &testQuorum
-	q.once.Do(func() {
-		if q.dir, q.err = os.MkdirTemp("", "fjord-metadata-test-"); q.err != nil {
-			return
-		}
-		var peer net.Listener
-		if peer, q.err = net.Listen("tcp", "127.0.0.1:0"); q.err != nil {
-			return
-		}
-		peerAddr := peer.Addr().String()
-		peer.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		q.member, q.err = quorum.Start(ctx, quorum.Config{
-			Name:         "test",
-			DataDir:      filepath.Join(q.dir, "etcd"),
-			ListenClient: "127.0.0.1:0",
-			ListenPeer:   peerAddr,
-		})
-		if q.err == nil {
-			q.endpoint = q.member.ClientURL()
-		}
-	})
-	if q.err != nil {
-		t.Fatalf("start etcd: %v", q.err)
-	}
-	return q.endpoint
-}
+func etcdEndpoint(t *testing.T) string { return quorumtest.URL(t) }
 
 // openEtcd opens a store on the cluster named after the test (plus suffix),
 // closed when the test ends.
