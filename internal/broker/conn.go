@@ -22,6 +22,20 @@ type request struct {
 	corr     int32
 	clientID string
 	body     kmsg.Request // nil when the version is unsupported (ApiVersions only)
+	// frame is the pooled buffer body aliases, or nil (see pool.go). It is
+	// returned by release, after the response is written.
+	frame *[]byte
+}
+
+// release returns the request's pooled frame buffer, if any. Call it once,
+// after the response has been written or dropped; the request's body must
+// not be used afterwards.
+func (r *request) release() {
+	if r.frame != nil {
+		r.body = nil
+		putFrame(r.frame)
+		r.frame = nil
+	}
 }
 
 // errCloseConn asks the connection loop to close the connection without a
@@ -50,7 +64,8 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 	}()
 	defer func() {
 		nc.Close()
-		for range reqs {
+		for req := range reqs {
+			req.release()
 		}
 		wg.Wait()
 	}()
@@ -60,16 +75,19 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 	for req := range reqs {
 		rep, err := b.handle(ctx, cs, req)
 		if err != nil {
+			req.release()
 			if !errors.Is(err, errCloseConn) && ctx.Err() == nil {
 				b.log.Warn("request failed", "api", kmsg.NameForKey(req.key), "version", req.version, "err", err)
 			}
 			return
 		}
 		if rep == nil { // acks=0 produce
+			req.release()
 			continue
 		}
 		buf, err = rep.write(nc, buf)
 		rep.release()
+		req.release()
 		if err != nil {
 			return
 		}
@@ -98,14 +116,33 @@ func (b *Broker) readRequests(nc net.Conn, reqs chan<- *request) error {
 		if size < 8 || size > b.settings.maxRequestBytes {
 			return fmt.Errorf("frame size %d outside [8, %d]", size, b.settings.maxRequestBytes)
 		}
-		body := make([]byte, size)
+		// The API key leads the body; its frame size is at least 8.
+		key, err := r.Peek(2)
+		if err != nil {
+			return err
+		}
+		var frame *[]byte
+		var body []byte
+		if pooledBody(int16(binary.BigEndian.Uint16(key))) {
+			frame = getFrame(int(size))
+			body = *frame
+		} else {
+			body = make([]byte, size)
+		}
 		if _, err := io.ReadFull(r, body); err != nil {
+			if frame != nil {
+				putFrame(frame)
+			}
 			return err
 		}
 		req, err := parseRequest(body)
 		if err != nil {
+			if frame != nil {
+				putFrame(frame)
+			}
 			return err
 		}
+		req.frame = frame
 		reqs <- req
 	}
 }

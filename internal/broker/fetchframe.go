@@ -156,8 +156,16 @@ func appendBytesLen(b []byte, n int, flex bool) []byte {
 }
 
 // write sends the frame: byte runs with write(2), file ranges with
-// sendfile(2) when nc is a TCP connection, else through a buffer.
+// sendfile(2) when nc is a TCP connection, else through a buffer. A frame
+// with file ranges is corked while it is written (see cork), so that its
+// runs and ranges leave in as few TCP segments as their size allows, not
+// one or two per partition.
 func (f *fetchFrame) write(nc net.Conn, buf []byte) ([]byte, error) {
+	if len(f.views) > 0 {
+		if uncork := cork(nc); uncork != nil {
+			defer uncork()
+		}
+	}
 	for i, run := range f.runs {
 		if _, err := nc.Write(run); err != nil {
 			return buf, err

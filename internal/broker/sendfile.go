@@ -4,10 +4,46 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"syscall"
 
 	"github.com/fjord-io/fjord/internal/commitlog"
 )
+
+// tcpCork is Linux's TCP_CORK socket option (netinet/tcp.h), which the
+// syscall package defines only for Linux builds.
+const tcpCork = 3
+
+// cork holds back partial TCP segments on nc until the returned function is
+// called, so that a response written in several calls (write, sendfile,
+// write) is sent in as few segments as its size allows. Without it each
+// call pushes its own segment, and over loopback each segment costs a trip
+// through the receiver's network stack. It returns nil, doing nothing, when
+// nc is not a TCP connection on Linux.
+func cork(nc net.Conn) (uncork func()) {
+	tc, ok := nc.(*net.TCPConn)
+	if !ok || runtime.GOOS != "linux" {
+		return nil
+	}
+	sc, err := tc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	set := func(v int) error {
+		var serr error
+		if err := sc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpCork, v)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}
+	if set(1) != nil {
+		return nil
+	}
+	// Uncorking sends what is held back at once.
+	return func() { set(0) }
+}
 
 // sendView writes a view's bytes to nc. On a TCP connection the kernel copies
 // them from the page cache to the socket (sendfile(2)); otherwise they go

@@ -489,6 +489,7 @@ func (l *Log) Close() error {
 		err = errors.Join(err, writeIndexes(l.dir, active))
 	}
 	for _, s := range segs {
+		s.file.wb.Wait() // an early writeback in flight (writeback*.go)
 		s.file.release()
 	}
 	return err

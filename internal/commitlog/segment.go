@@ -59,11 +59,17 @@ type timeEntry struct {
 }
 
 // segFile is a reference-counted segment file. The log holds one reference
-// while the segment is in its list, and every View holds one; the file is
-// closed when the last is released, so a View outlives a deleted segment.
+// while the segment is in its list, every View holds one, and so does a
+// writeback being started (writeback*.go); the file is closed when the last
+// is released, so a View outlives a deleted segment.
 type segFile struct {
 	f    *os.File
 	refs atomic.Int64
+	// writingBack is set while a goroutine asks the kernel to write part of
+	// the file back (startWriteback); at most one does at a time, and
+	// Log.Close waits for it on wb.
+	writingBack atomic.Bool
+	wb          sync.WaitGroup
 }
 
 func newSegFile(f *os.File) *segFile {
@@ -102,6 +108,9 @@ type segment struct {
 
 	sinceIndex int       // bytes appended since the last index entry
 	rollAt     time.Time // when the segment became active with data, for SegmentAge
+	// wbFrom is where the appended bytes not yet handed to the kernel's
+	// writeback start (see observe and writeback*.go).
+	wbFrom int64
 }
 
 func newSegment(base int64, f *os.File) *segment {
@@ -111,7 +120,10 @@ func newSegment(base int64, f *os.File) *segment {
 func (s *segment) empty() bool { return s.maxTSOff < 0 }
 
 // observe accounts for the batch with header h just written at pos,
-// adding index entries every interval bytes.
+// adding index entries every interval bytes. On a segment with an open file
+// (an append, as opposed to a recovery scan or a compaction building one),
+// it also starts the kernel writing back each writebackBytes of appended
+// data, without waiting for it.
 func (s *segment) observe(h record.Header, pos int64, interval int) {
 	newEntry := len(s.index) == 0 || s.sinceIndex >= interval
 	if newEntry {
@@ -130,6 +142,16 @@ func (s *segment) observe(h record.Header, pos int64, interval int) {
 	}
 	s.size = pos + int64(h.Size())
 	s.next = h.NextOffset()
+	if pos < s.wbFrom { // truncated (TruncateTo) and appended again
+		s.wbFrom = pos &^ (writebackAlign - 1)
+	}
+	if s.file != nil && s.size-s.wbFrom >= writebackBytes {
+		// Whole pages only: the last one is still being appended to.
+		to := s.size &^ (writebackAlign - 1)
+		if s.file.startWriteback(s.wbFrom, to) {
+			s.wbFrom = to
+		}
+	}
 }
 
 // addTimeEntry records the current maximum timestamp if it grew.
