@@ -95,6 +95,7 @@ func runBenchCompare(ctx context.Context, args []string) error {
 		cfg.FjordArgs = append(cfg.FjordArgs, s)
 		return nil
 	})
+	fs.DurationVar(&cfg.Settle, "settle", cfg.Settle, "rest before each half-rate run, after syncing the disks")
 	asJSON := fs.Bool("json", false, "print the comparison as one JSON object")
 	if err := fs.Parse(args); err != nil {
 		return err

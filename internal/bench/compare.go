@@ -32,6 +32,11 @@ type CompareConfig struct {
 	WorkDir string
 	// Log, if not nil, receives progress lines.
 	Log io.Writer
+	// Settle is how long the machine rests (after the disks are synced)
+	// before each half-rate run, so that it does not measure the
+	// aftermath of the max-rate run: the kernel writing back gigabytes,
+	// and a VM handing freed memory back to its host.
+	Settle time.Duration
 }
 
 // DefaultCompareConfig returns the issue-2 comparison: DefaultConfig's
@@ -42,7 +47,7 @@ type CompareConfig struct {
 func DefaultCompareConfig() CompareConfig {
 	w := DefaultConfig()
 	w.Duration = 20 * time.Second
-	return CompareConfig{Workload: w}
+	return CompareConfig{Workload: w, Settle: 20 * time.Second}
 }
 
 // minAvailable is the MemAvailable below which a comparison run is
@@ -159,6 +164,13 @@ func Compare(ctx context.Context, cfg CompareConfig) (cmp Comparison, err error)
 		if r.half {
 			cmp.HalfRate = fjord.Max.Result.ProduceRate / 2
 			w.Rate = cmp.HalfRate
+			syncDisks()
+			logf(cfg.Log, "settling for %v before the half-rate run", cfg.Settle)
+			select {
+			case <-ctx.Done():
+				return cmp, ctx.Err()
+			case <-time.After(cfg.Settle):
+			}
 		} else {
 			w.Rate = 0
 		}
