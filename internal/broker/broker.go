@@ -31,6 +31,9 @@ type Broker struct {
 	parts    *partitions
 	fetchers *replicaFetchers
 	isr      *isrManager
+	// quotas are the replication throttles, leader and follower side
+	// (throttle.go).
+	quotas replicationThrottles
 	// ctlConfig configures the controller this broker runs when elected.
 	ctlConfig controller.Config
 	sessions  *fetchSessions

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/fjord-io/fjord/internal/atomicfile"
 )
 
 // metaPropertiesFile identifies a data directory, as Kafka's
@@ -38,29 +40,8 @@ func loadDirID(dir string, node int32) (string, error) {
 	}
 	id := base64.RawURLEncoding.EncodeToString(raw[:])
 	body := fmt.Sprintf("# Written by fjord broker; identifies this data directory.\nversion=1\nnode.id=%d\ndirectory.id=%s\n", node, id)
-	if err := writeFileSync(path, []byte(body)); err != nil {
+	if err := atomicfile.Write(path, []byte(body)); err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return id, nil
-}
-
-// writeFileSync writes a small file atomically and durably.
-func writeFileSync(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

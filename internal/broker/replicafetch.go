@@ -38,9 +38,6 @@ type replicaFetchers struct {
 		leaderOf map[*partition.Partition]int32
 	}
 	wg sync.WaitGroup
-	// throttles are the broker's replication quotas, leader and follower
-	// side (throttle.go).
-	throttles replicationThrottles
 }
 
 // leaderFetcher fetches the partitions this broker follows from one leader.

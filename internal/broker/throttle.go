@@ -152,7 +152,7 @@ type replicationThrottles struct {
 // throttles returns the broker's replication throttles, at the rates the
 // metadata sets now.
 func (b *Broker) throttles(now time.Time) *replicationThrottles {
-	rt := &b.fetchers.throttles
+	rt := &b.quotas
 	v := b.dynamicStore().Version()
 	rt.mu.Lock()
 	defer rt.mu.Unlock()

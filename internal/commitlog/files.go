@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/fjord-io/fjord/internal/atomicfile"
 )
 
 // Names of the per-partition metadata files.
@@ -16,30 +18,9 @@ const (
 	logStartFile = "log-start-offset"
 )
 
-// writeFileAtomic replaces dir/name with data: it writes a temporary file,
-// fsyncs it, renames it over name and fsyncs dir.
+// writeFileAtomic replaces dir/name with data durably (atomicfile.Write).
 func writeFileAtomic(dir, name string, data []byte) error {
-	path := filepath.Join(dir, name)
-	tmp := path + tmpSuffix
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(dir)
+	return atomicfile.Write(filepath.Join(dir, name), data)
 }
 
 // writeFileReplace replaces dir/name with data through a rename, without
@@ -54,17 +35,7 @@ func writeFileReplace(dir, name string, data []byte) error {
 	return os.Rename(tmp, path)
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func syncDir(dir string) error { return atomicfile.SyncDir(dir) }
 
 // readOffsetFile reads a file holding one decimal offset; ok is false when
 // the file does not exist.

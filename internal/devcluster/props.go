@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/fjord-io/fjord/internal/atomicfile"
 )
 
 // devProperties returns the broker properties `fjord dev` sets for a cluster
@@ -62,7 +64,7 @@ func writeProperties(path, userFile string, n int) error {
 			b.WriteByte('\n')
 		}
 	}
-	if err := writeFileAtomic(path, b.Bytes()); err != nil {
+	if err := atomicfile.Write(path, b.Bytes()); err != nil {
 		return fmt.Errorf("write dev properties: %w", err)
 	}
 	return nil
@@ -95,14 +97,4 @@ func parseProperties(data []byte) map[string]string {
 		props[k] = v
 	}
 	return props
-}
-
-// writeFileAtomic replaces path with data, so that a broker starting at the
-// same moment reads the old file or the new one, never half of one.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -13,12 +13,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
 
 	"github.com/google/uuid"
+
+	"github.com/fjord-io/fjord/internal/atomicfile"
 )
 
 // Sentinel errors; the broker maps them to Kafka error codes.
@@ -454,7 +455,7 @@ func (l *Local) persistLocked() error {
 	if err != nil {
 		return fmt.Errorf("encode metadata: %w", err)
 	}
-	if err := writeFileAtomic(l.path, b); err != nil {
+	if err := atomicfile.Write(l.path, b); err != nil {
 		return fmt.Errorf("write metadata: %w", err)
 	}
 	l.mu.version++
@@ -465,32 +466,4 @@ func (l *Local) persistLocked() error {
 		}
 	}
 	return nil
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
