@@ -28,14 +28,14 @@ type CompareConfig struct {
 	// FjordArgs are appended to Fjord's broker command line.
 	FjordArgs []string
 	// WorkDir holds the Fjord data directory and both brokers' logs. It is
-	// created if missing and its data directory removed at the end.
+	// created if missing; the data directory is removed after each run.
 	WorkDir string
 	// Log, if not nil, receives progress lines.
 	Log io.Writer
 	// Settle is how long the machine rests (after the disks are synced)
 	// before each half-rate run, so that it does not measure the
-	// aftermath of the max-rate run: the kernel writing back gigabytes,
-	// and a VM handing freed memory back to its host.
+	// aftermath of the max-rate run: the kernel writing back and freeing
+	// gigabytes.
 	Settle time.Duration
 }
 
@@ -124,20 +124,22 @@ func Compare(ctx context.Context, cfg CompareConfig) (cmp Comparison, err error)
 	}}
 	defer func() { cmp.Env.LoadAfter = loadavg() }()
 
-	// Each Fjord run gets a fresh data directory, and all are deleted at
-	// the end, not between runs: freeing the max run's gigabytes just
-	// before the half-rate run made some VMs hand the memory back to their
-	// host, costing the guest several percent of its CPU for the next ~15 s,
-	// which is the half-rate run's window (p99 spikes of 100+ ms).
-	run := 0
+	// Each Fjord run's data directory is deleted as soon as the run ends,
+	// before the disks are synced and the machine settles. Keeping the max
+	// run's gigabytes instead made the half-rate run allocate its page
+	// cache from memory that had sat free long enough for a VM's host to
+	// reclaim it (free page reporting): every first touch of such a page
+	// faults in the host, and copying produced records into the page cache
+	// (copy_folio_from_iter_atomic) went from under 1% to 27% of the
+	// machine's CPU, with stalls of 80-160 ms every few seconds. Memory
+	// just freed is reused before memory long free, so deleting first
+	// measures the broker rather than the hypervisor.
+	dataDir := filepath.Join(cfg.WorkDir, "fjord-data")
 	defer func() {
-		for i := 1; i <= run; i++ {
-			if rerr := os.RemoveAll(filepath.Join(cfg.WorkDir, "fjord-data-"+strconv.Itoa(i))); rerr != nil && err == nil {
-				err = rerr
-			}
+		if rerr := os.RemoveAll(dataDir); rerr != nil && err == nil {
+			err = rerr
 		}
 	}()
-	dataDir := filepath.Join(cfg.WorkDir, "fjord-data-0")
 	fjordArgs := func(port int) []string {
 		addr := "127.0.0.1:" + strconv.Itoa(port)
 		args := []string{"broker", "--node-id", "0", "--listen", addr, "--advertised", addr, "--data-dir", dataDir}
@@ -174,14 +176,15 @@ func Compare(ctx context.Context, cfg CompareConfig) (cmp Comparison, err error)
 		} else {
 			w.Rate = 0
 		}
-		run++
-		dataDir = filepath.Join(cfg.WorkDir, "fjord-data-"+strconv.Itoa(run))
 		if err := os.RemoveAll(dataDir); err != nil {
 			return cmp, err
 		}
 		*r.run, err = runBroker(ctx, cfg, r.name, r.args, w)
 		if err != nil {
 			return cmp, fmt.Errorf("%s: %w", r.name, err)
+		}
+		if err := os.RemoveAll(dataDir); err != nil {
+			return cmp, err
 		}
 	}
 	cmp.Brokers = []BrokerRuns{fjord, kf}
