@@ -59,12 +59,23 @@ func cpFreeAddr(t *testing.T) string {
 }
 
 // startCPServer starts `fjord server` on a free port with the given data
-// directory and broker port range. The server is killed by PID, and every
-// broker and quorum process under dataDir with it, when the test ends.
+// directory and broker port range LOW-HIGH; its quorum ports are the same
+// range 1000 higher, out of the default range that other packages' tests
+// (internal/reconcile) may be using at the same time. The server is killed
+// by PID, and every broker and quorum process under dataDir with it, when
+// the test ends.
 func startCPServer(t *testing.T, dataDir, ports string, extra ...string) *cpServer {
 	t.Helper()
+	lo, hi, _ := strings.Cut(ports, "-")
+	qlo, err1 := strconv.Atoi(lo)
+	qhi, err2 := strconv.Atoi(hi)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("broker ports %q are not LOW-HIGH", ports)
+	}
+	quorumPorts := fmt.Sprintf("%d-%d", qlo+1000, qhi+1000)
 	s := &cpServer{dataDir: dataDir, addr: cpFreeAddr(t), creds: filepath.Join(dataDir, "credentials")}
-	s.args = append([]string{"server", "--listen", s.addr, "--data-dir", dataDir, "--broker-ports", ports}, extra...)
+	s.args = append([]string{"server", "--listen", s.addr, "--data-dir", dataDir, "--broker-ports", ports,
+		"--quorum-ports", quorumPorts}, extra...)
 	s.start(t)
 	t.Cleanup(func() {
 		s.kill()

@@ -28,6 +28,7 @@ func runServer(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.Account, "account", "000000000000", "12-digit account ID used in ARNs")
 	fs.StringVar(&cfg.BrokerBinary, "broker-binary", "", "executable to run brokers with (default: this fjord binary)")
 	ports := fs.String("broker-ports", "21092-21999", "range of 127.0.0.1 ports for brokers, LOW-HIGH")
+	quorumPorts := fs.String("quorum-ports", "22000-22999", "range of 127.0.0.1 ports for the clusters' metadata quorum members (two each), LOW-HIGH")
 	fs.DurationVar(&cfg.CreateTimeout, "create-timeout", 2*time.Minute, "how long a cluster may take to become ACTIVE before it is FAILED")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -36,12 +37,12 @@ func runServer(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	lo, hi, ok := strings.Cut(*ports, "-")
-	var err1, err2 error
-	cfg.PortMin, err1 = strconv.Atoi(lo)
-	cfg.PortMax, err2 = strconv.Atoi(hi)
-	if !ok || err1 != nil || err2 != nil {
-		return fmt.Errorf("--broker-ports %q is not LOW-HIGH", *ports)
+	var err error
+	if cfg.PortMin, cfg.PortMax, err = portRange("broker-ports", *ports); err != nil {
+		return err
+	}
+	if cfg.QuorumPortMin, cfg.QuorumPortMax, err = portRange("quorum-ports", *quorumPorts); err != nil {
+		return err
 	}
 	cfg.RootAccessKeyID = os.Getenv("FJORD_ROOT_ACCESS_KEY_ID")
 	cfg.RootSecretAccessKey = os.Getenv("FJORD_ROOT_SECRET_ACCESS_KEY")
@@ -51,4 +52,15 @@ func runServer(ctx context.Context, args []string) error {
 	}
 	cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	return controlplane.Run(ctx, cfg)
+}
+
+// portRange parses the LOW-HIGH value of flag name.
+func portRange(name, v string) (lo, hi int, err error) {
+	l, h, ok := strings.Cut(v, "-")
+	lo, err1 := strconv.Atoi(l)
+	hi, err2 := strconv.Atoi(h)
+	if !ok || err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("--%s %q is not LOW-HIGH", name, v)
+	}
+	return lo, hi, nil
 }

@@ -295,8 +295,16 @@ func consumeAll(t *testing.T, c *testCluster, topic string) map[int32][]string {
 	return out
 }
 
-func TestReplicatedProduceConsume(t *testing.T) {
-	c := newTestCluster(t, 3, nil)
+func TestReplicatedProduceConsume(t *testing.T) { testReplicatedProduceConsume(t, nil) }
+
+// Leaders without room for fetch sessions answer followers' fetches
+// sessionless, and followers keep asking for one.
+func TestReplicatedProduceConsumeSessionless(t *testing.T) {
+	testReplicatedProduceConsume(t, map[string]string{"max.incremental.fetch.session.cache.slots": "0"})
+}
+
+func testReplicatedProduceConsume(t *testing.T, props map[string]string) {
+	c := newTestCluster(t, 3, props)
 	adm := kadm.NewClient(c.client())
 	ctx := t.Context()
 	if _, err := adm.CreateTopic(ctx, 6, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, "rep"); err != nil {

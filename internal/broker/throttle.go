@@ -203,7 +203,8 @@ func (b *Broker) recordLeaderThrottled(parts []fetchPart, views [][]*commitlog.V
 // newFollowerQuota. It is not safe for concurrent use.
 type followerQuota struct {
 	b       *Broker
-	rt      *replicationThrottles // set at the first throttled partition
+	rt      *replicationThrottles // set at the first admit
+	limited bool                  // the follower rate is limited
 	budget  int                   // bytes the request may still ask for throttled partitions
 	metered map[*partition.Partition]bool
 }
@@ -215,16 +216,17 @@ func (b *Broker) newFollowerQuota() *followerQuota { return &followerQuota{b: b}
 // follower.replication.throttled.replicas, and this broker is not in its
 // ISR) and the quota is spent.
 func (q *followerQuota) admit(p *partition.Partition, max int32) (int32, bool) {
-	list := p.Config().String("follower.replication.throttled.replicas")
-	if list == "" || !topicconfig.ThrottledReplica(list, p.Index, q.b.cfg.NodeID) || q.b.inISR(p) {
-		return max, true
-	}
 	if q.rt == nil {
 		now := time.Now()
 		q.rt = q.b.throttles(now)
+		q.limited = q.rt.follower.limited()
 		q.budget = q.rt.follower.allowance(now)
 	}
-	if !q.rt.follower.limited() {
+	if !q.limited {
+		return max, true // no follower rate: nothing to look up per partition
+	}
+	list := p.Config().String("follower.replication.throttled.replicas")
+	if list == "" || !topicconfig.ThrottledReplica(list, p.Index, q.b.cfg.NodeID) || q.b.inISR(p) {
 		return max, true
 	}
 	if q.budget <= 0 {

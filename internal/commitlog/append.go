@@ -53,7 +53,7 @@ func (l *Log) Append(batches []byte, leaderEpoch int32, now time.Time) (AppendIn
 	if l.closed {
 		return AppendInfo{}, ErrClosed
 	}
-	first := l.leo
+	first := l.leo.Load()
 	next := first
 	var records int64
 	err := walkBatches(batches, func(b []byte, h record.Header) error {
@@ -74,7 +74,7 @@ func (l *Log) Append(batches []byte, leaderEpoch int32, now time.Time) (AppendIn
 	if err := l.write(batches, first, next-1, records, now); err != nil {
 		return AppendInfo{}, fmt.Errorf("append: %w", err)
 	}
-	return AppendInfo{FirstOffset: first, LastOffset: next - 1, LogStartOffset: l.logStart}, nil
+	return AppendInfo{FirstOffset: first, LastOffset: next - 1, LogStartOffset: l.logStart.Load()}, nil
 }
 
 // AppendReplicated appends batches whose offsets and epochs a leader
@@ -95,7 +95,7 @@ func (l *Log) AppendReplicated(batches []byte, now time.Time) error {
 		latest = l.epochs[n-1].Epoch
 	}
 	var newEpochs []epochEntry
-	leo := l.leo
+	leo := l.leo.Load()
 	err := walkBatches(batches, func(b []byte, h record.Header) error {
 		if first < 0 {
 			first = h.BaseOffset
@@ -167,7 +167,7 @@ func (l *Log) write(batches []byte, first, last, records int64, now time.Time) e
 		active.observe(h, pos+int64(off), cfg.IndexIntervalBytes)
 		off += h.Size()
 	}
-	l.leo = last + 1
+	l.leo.Store(last + 1)
 	l.size += int64(len(batches))
 	l.mu.Unlock()
 

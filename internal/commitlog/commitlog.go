@@ -110,9 +110,9 @@ type Log struct {
 
 	mu       sync.RWMutex
 	closed   bool
-	segments []*segment // by base offset; the last is active; never empty while open
-	logStart int64
-	leo      int64
+	segments []*segment   // by base offset; the last is active; never empty while open
+	logStart atomic.Int64 // written under mu; read without it by LogStartOffset
+	leo      atomic.Int64 // written under mu; read without it by LogEndOffset
 	size     int64
 	epochs   []epochEntry
 	truncGen uint64 // counts truncations, which rewrite segments in place
@@ -201,24 +201,24 @@ func (l *Log) load(now time.Time) error {
 		l.segments = append(l.segments, s)
 	}
 	active := l.segments[len(l.segments)-1]
-	l.leo = active.next
+	l.leo.Store(active.next)
 	active.rollAt = now
 	if !active.empty() && active.firstTS > 0 && active.firstTS < now.UnixMilli() {
 		active.rollAt = time.UnixMilli(active.firstTS)
 	}
 
-	l.logStart = l.segments[0].base
+	l.logStart.Store(l.segments[0].base)
 	if start, ok, err := readOffsetFile(l.dir, logStartFile); err != nil {
 		return err
 	} else if ok {
-		l.logStart = min(max(l.logStart, start), l.leo)
+		l.logStart.Store(min(max(l.logStart.Load(), start), l.leo.Load()))
 	}
 
 	epochs, err := readEpochs(l.dir)
 	if err != nil {
 		return err
 	}
-	l.epochs = epochsTruncatedFromStart(epochsTruncatedFromEnd(epochs, l.leo), l.logStart)
+	l.epochs = epochsTruncatedFromStart(epochsTruncatedFromEnd(epochs, l.leo.Load()), l.logStart.Load())
 	if !slices.Equal(l.epochs, epochs) {
 		if err := l.persistEpochs(l.epochs); err != nil {
 			return err
@@ -326,19 +326,13 @@ func (l *Log) Config() Config { return *l.cfg.Load() }
 // Dir returns the log's directory.
 func (l *Log) Dir() string { return l.dir }
 
-// LogStartOffset returns the first offset a read may ask for.
-func (l *Log) LogStartOffset() int64 {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return l.logStart
-}
+// LogStartOffset returns the first offset a read may ask for. It takes no
+// lock: replica fetchers ask it of every followed partition each round.
+func (l *Log) LogStartOffset() int64 { return l.logStart.Load() }
 
-// LogEndOffset returns the offset the next appended record will get.
-func (l *Log) LogEndOffset() int64 {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return l.leo
-}
+// LogEndOffset returns the offset the next appended record will get. It
+// takes no lock; records below it are readable once it is seen.
+func (l *Log) LogEndOffset() int64 { return l.leo.Load() }
 
 // Size returns the bytes of all segments.
 func (l *Log) Size() int64 {
@@ -378,7 +372,7 @@ func (l *Log) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64
 	// l.epochs[i] is the first entry >= epoch.
 	if i < n && l.epochs[i].Epoch == epoch {
 		if i == n-1 {
-			return epoch, l.leo
+			return epoch, l.leo.Load()
 		}
 		return epoch, l.epochs[i+1].Start
 	}

@@ -60,7 +60,7 @@ func (l *Log) Compact(now time.Time) error {
 		segs[i] = compactSeg{seg: s, snap: snapshotLocked(s)}
 	}
 	gen := l.truncGen
-	limit := l.leo
+	limit := l.leo.Load()
 	if c := l.compactLimit.Load(); c >= 0 {
 		limit = min(limit, c)
 	}

@@ -99,12 +99,12 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, minOneBatch bool
 		l.mu.RUnlock()
 		return nil, ErrClosed
 	}
-	if offset < l.logStart || offset > l.leo {
-		start, end := l.logStart, l.leo
+	if offset < l.logStart.Load() || offset > l.leo.Load() {
+		start, end := l.logStart.Load(), l.leo.Load()
 		l.mu.RUnlock()
 		return nil, fmt.Errorf("read offset %d outside [%d, %d]: %w", offset, start, end, ErrOffsetOutOfRange)
 	}
-	if offset >= l.leo || offset >= maxOffset {
+	if offset >= l.leo.Load() || offset >= maxOffset {
 		l.mu.RUnlock()
 		return &View{}, nil
 	}
@@ -202,7 +202,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool, er
 			l.mu.RUnlock()
 			return 0, 0, false, ErrClosed
 		}
-		logStart := l.logStart
+		logStart := l.logStart.Load()
 		var snap snapshot
 		found := false
 		for _, s := range l.segments {

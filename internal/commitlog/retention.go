@@ -33,7 +33,7 @@ func (l *Log) EnforceRetention(now time.Time) (int, error) {
 	cfg := l.cfg.Load()
 	active := l.activeLocked()
 	if cfg.SegmentAge > 0 && !active.empty() && now.Sub(active.rollAt) >= cfg.SegmentAge {
-		if err := l.roll(l.leo, now); err != nil {
+		if err := l.roll(l.leo.Load(), now); err != nil {
 			l.wmu.Unlock()
 			return 0, fmt.Errorf("enforce retention: %w", err)
 		}
@@ -52,7 +52,7 @@ func (l *Log) EnforceRetention(now time.Time) (int, error) {
 			n++
 		}
 		if n == last && !l.segments[last].empty() && expired(l.segments[last]) {
-			if err := l.roll(l.leo, now); err != nil {
+			if err := l.roll(l.leo.Load(), now); err != nil {
 				l.wmu.Unlock()
 				return 0, fmt.Errorf("enforce retention: %w", err)
 			}
@@ -84,11 +84,11 @@ func (l *Log) EnforceRetention(now time.Time) (int, error) {
 // unlinkSegments. The caller holds wmu.
 func (l *Log) dropSegments(n int, minStart int64) ([]*segment, error) {
 	n = min(n, len(l.segments)-1)
-	start := max(l.logStart, minStart)
+	start := max(l.logStart.Load(), minStart)
 	if n > 0 {
 		start = max(start, l.segments[n].base)
 	}
-	if n == 0 && start == l.logStart {
+	if n == 0 && start == l.logStart.Load() {
 		return nil, nil
 	}
 	doomed := slices.Clone(l.segments[:n])
@@ -107,7 +107,7 @@ func (l *Log) dropSegments(n int, minStart int64) ([]*segment, error) {
 		l.size -= s.size
 	}
 	l.segments = slices.Clone(l.segments[n:])
-	l.logStart = start
+	l.logStart.Store(start)
 	l.epochs = epochs
 	l.mu.Unlock()
 	if err := writeOffsetFile(l.dir, logStartFile, start); err != nil {
@@ -142,12 +142,12 @@ func (l *Log) DeleteRecordsBefore(offset int64) error {
 		l.wmu.Unlock()
 		return ErrClosed
 	}
-	if offset > l.leo {
-		leo := l.leo
+	if offset > l.leo.Load() {
+		leo := l.leo.Load()
 		l.wmu.Unlock()
 		return fmt.Errorf("delete records before %d beyond log end offset %d: %w", offset, leo, ErrOffsetOutOfRange)
 	}
-	if offset <= l.logStart {
+	if offset <= l.logStart.Load() {
 		l.wmu.Unlock()
 		return nil
 	}
@@ -177,7 +177,7 @@ func (l *Log) TruncateTo(offset int64) error {
 	if l.closed {
 		return ErrClosed
 	}
-	if offset >= l.leo {
+	if offset >= l.leo.Load() {
 		return nil
 	}
 	if offset < 0 {
@@ -232,8 +232,8 @@ func (l *Log) TruncateTo(offset int64) error {
 	s.sinceIndex = r.sinceIndex
 	l.segments = slices.Clone(l.segments[:i+1])
 	l.truncGen++
-	l.leo = newLEO
-	l.logStart = min(l.logStart, newLEO)
+	l.leo.Store(newLEO)
+	l.logStart.Store(min(l.logStart.Load(), newLEO))
 	l.epochs = epochs
 	l.mu.Unlock()
 
@@ -263,8 +263,8 @@ func (l *Log) ResetTo(offset int64) error {
 	if l.closed {
 		return ErrClosed
 	}
-	if offset < 0 || offset < l.leo && l.leo != l.logStart {
-		return fmt.Errorf("reset to %d: below the log end offset %d: %w", offset, l.leo, ErrOffsetOutOfRange)
+	if offset < 0 || offset < l.leo.Load() && l.leo.Load() != l.logStart.Load() {
+		return fmt.Errorf("reset to %d: below the log end offset %d: %w", offset, l.leo.Load(), ErrOffsetOutOfRange)
 	}
 	return l.truncateFully(offset)
 }
@@ -287,8 +287,8 @@ func (l *Log) truncateFully(offset int64) error {
 	l.segments = []*segment{s}
 	l.truncGen++
 	l.size = 0
-	l.leo = offset
-	l.logStart = offset
+	l.leo.Store(offset)
+	l.logStart.Store(offset)
 	l.epochs = nil
 	l.mu.Unlock()
 	unlinkSegments(l.dir, doomed)

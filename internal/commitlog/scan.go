@@ -22,7 +22,7 @@ func (l *Log) ScanHeaders(from int64, fn func(h record.Header) error) error {
 		l.mu.RUnlock()
 		return ErrClosed
 	}
-	from = max(from, l.logStart)
+	from = max(from, l.logStart.Load())
 	var snaps []snapshot
 	for i := max(l.findLocked(from), 0); i < len(l.segments); i++ {
 		if s := l.segments[i]; s.next > from {

@@ -47,6 +47,10 @@ type Config struct {
 	BrokerEnv []string
 	// PortMin and PortMax bound broker ports; default 21092 to 21999.
 	PortMin, PortMax int
+	// QuorumPortMin and QuorumPortMax bound the ports of the clusters'
+	// metadata quorum members (two each); default 22000 to 22999. The
+	// range must not overlap the brokers'.
+	QuorumPortMin, QuorumPortMax int
 	// CreateTimeout is how long a cluster may take to become ACTIVE before
 	// it is FAILED; default 2 minutes.
 	CreateTimeout time.Duration
@@ -86,6 +90,16 @@ func (c *Config) setDefaults() error {
 	if c.PortMin < 1024 || c.PortMax > 65535 || c.PortMin > c.PortMax {
 		return fmt.Errorf("controlplane: broker port range %d-%d is invalid", c.PortMin, c.PortMax)
 	}
+	if c.QuorumPortMin == 0 && c.QuorumPortMax == 0 {
+		c.QuorumPortMin, c.QuorumPortMax = 22000, 22999
+	}
+	if c.QuorumPortMin < 1024 || c.QuorumPortMax > 65535 || c.QuorumPortMin > c.QuorumPortMax {
+		return fmt.Errorf("controlplane: quorum port range %d-%d is invalid", c.QuorumPortMin, c.QuorumPortMax)
+	}
+	if c.QuorumPortMin <= c.PortMax && c.PortMin <= c.QuorumPortMax {
+		return fmt.Errorf("controlplane: quorum ports %d-%d overlap broker ports %d-%d",
+			c.QuorumPortMin, c.QuorumPortMax, c.PortMin, c.PortMax)
+	}
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
@@ -114,6 +128,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	prov, err := provision.NewLocal(provision.LocalConfig{
 		DataDir: cfg.DataDir, Binary: cfg.BrokerBinary, Args: cfg.BrokerArgs, Env: cfg.BrokerEnv,
+		QuorumPortMin: cfg.QuorumPortMin, QuorumPortMax: cfg.QuorumPortMax,
 		Log: cfg.Log.With("component", "provision"),
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,5 +179,28 @@ func TestCreateClusterEndToEnd(t *testing.T) {
 			t.Fatalf("cluster never went away: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRunRejectsBadPortRanges(t *testing.T) {
+	for _, tc := range []struct {
+		name                         string
+		portMin, portMax, qMin, qMax int
+		want                         string
+	}{
+		{"overlap", 23000, 23099, 23050, 23149, "overlap broker ports"},
+		{"inside", 23000, 23099, 23010, 23020, "overlap broker ports"},
+		{"reversed", 23000, 23099, 24100, 24000, "quorum port range 24100-24000 is invalid"},
+		{"privileged", 23000, 23099, 80, 90, "quorum port range 80-90 is invalid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := controlplane.Run(t.Context(), controlplane.Config{
+				DataDir: t.TempDir(), BrokerBinary: os.Args[0],
+				PortMin: tc.portMin, PortMax: tc.portMax, QuorumPortMin: tc.qMin, QuorumPortMax: tc.qMax,
+			})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Run: %v, want an error containing %q", err, tc.want)
+			}
+		})
 	}
 }
