@@ -55,18 +55,31 @@ func (b *Broker) handleFetch(ctx context.Context, cs *connState, req *kmsg.Fetch
 		replica = req.ReplicaState.ID
 	}
 	now := time.Now()
-	var parts []fetchPart
+	// The response's topics, each with room for its partitions: a
+	// follower's session can hold thousands.
+	parts := make([]fetchPart, 0, len(plan.targets))
+	topicOf := make([]int, len(plan.targets))
 	topicIndex := make(map[sessionKey]int)
-	for _, t := range plan.targets {
+	var counts []int
+	for i, t := range plan.targets {
 		tk := sessionKey{topic: t.topic, topicID: t.topicID}
 		ti, ok := topicIndex[tk]
 		if !ok {
 			st := kmsg.NewFetchResponseTopic()
 			st.Topic, st.TopicID = t.topic, t.topicID
 			resp.Topics = append(resp.Topics, st)
+			counts = append(counts, 0)
 			ti = len(resp.Topics) - 1
 			topicIndex[tk] = ti
 		}
+		topicOf[i] = ti
+		counts[ti]++
+	}
+	for ti, n := range counts {
+		resp.Topics[ti].Partitions = make([]kmsg.FetchResponseTopicPartition, 0, n)
+	}
+	for i, t := range plan.targets {
+		ti := topicOf[i]
 		st := &resp.Topics[ti]
 		var ts *topicState
 		unknown := kerr.UnknownTopicOrPartition
@@ -321,6 +334,9 @@ func (b *Broker) readPartition(sp *kmsg.FetchResponseTopicPartition, fp fetchPar
 	}
 	if t.offset > visible && t.offset <= p.Log().LogEndOffset() {
 		return nil, nil // between HW and LEO: nothing visible yet
+	}
+	if t.offset == visible && t.offset >= sp.LogStartOffset {
+		return nil, nil // caught up: the common case of a long poll
 	}
 	v, err := p.Log().Read(t.offset, limit, visible, first)
 	if err != nil {

@@ -162,7 +162,9 @@ func (s *fetchSessions) plan(req *kmsg.FetchRequest, now time.Time) (fetchPlan, 
 	fs.targets = kept
 	fs.busy = true
 	fs.lastUsed = now
-	return fetchPlan{targets: append([]*fetchTarget(nil), fs.targets...), session: fs, incremental: true, sessionID: fs.id}, nil
+	// No copy of the targets: the session is busy, so nothing changes
+	// them until done.
+	return fetchPlan{targets: fs.targets, session: fs, incremental: true, sessionID: fs.id}, nil
 }
 
 // done records that a session's fetch was answered: the next request must
