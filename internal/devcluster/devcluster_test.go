@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/fjord-io/fjord/internal/probe"
 )
 
 func TestMain(m *testing.M) {
@@ -365,7 +367,7 @@ func TestRunThreeBrokers(t *testing.T) {
 
 	hc := &http.Client{Timeout: 2 * time.Second}
 	healthy := func(j int) bool {
-		return quorumHealthy(t.Context(), hc, cfg.clientURLs()[j]) == nil
+		return probe.QuorumHealthy(t.Context(), hc, cfg.clientURLs()[j]) == nil
 	}
 	for j := range 3 {
 		if !healthy(j) {

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/fjord-io/fjord/internal/probe"
 )
 
 // LocalConfig configures the local process driver.
@@ -105,7 +107,7 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 		return nil, fmt.Errorf("local provisioner: %w", err)
 	}
 	// No keep-alive: a probe leaves no connection, nor goroutine, behind.
-	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: ProbeTimeout}
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: probe.Timeout}
 	l := &Local{cfg: cfg, root: root, hc: hc}
 	l.mu.children = map[int]bool{}
 	return l, nil
@@ -233,7 +235,11 @@ func (l *Local) Probe(ctx context.Context, b Broker) error {
 	if _, ok := p.pid(); !ok {
 		return p.notRunning()
 	}
-	if err := listsBrokers(ctx, loopback(b.Port), b.Brokers); err != nil {
+	ids := make([]int32, b.Brokers) // node ids start at 1, as MSK's
+	for i := range ids {
+		ids[i] = int32(i + 1)
+	}
+	if err := probe.ListsBrokers(ctx, loopback(b.Port), ids); err != nil {
 		return fmt.Errorf("broker %d is not ready: %w", b.NodeID, err)
 	}
 	return nil

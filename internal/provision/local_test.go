@@ -306,7 +306,7 @@ func TestLocalQuorum(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		err := l.Probe(ctx, brokers[0])
-		if err != nil && strings.Contains(err.Error(), "not yet all of 1-3") {
+		if err != nil && strings.Contains(err.Error(), "not yet all of [1 2 3]") {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/fjord-io/fjord/internal/probe"
 )
 
 // quorumFile is the file in a cluster's directory recording its quorum.
@@ -188,7 +190,7 @@ func (l *Local) ProbeQuorum(ctx context.Context, q Quorum) error {
 	}
 	var errs []error
 	for _, u := range st.clientURLs() {
-		err := quorumHealthy(ctx, l.hc, u)
+		err := probe.QuorumHealthy(ctx, l.hc, u)
 		if err == nil {
 			return nil
 		}

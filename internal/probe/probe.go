@@ -1,4 +1,8 @@
-package provision
+// Package probe asks Fjord's processes whether they are ready: a broker
+// whether its cluster has formed, a metadata quorum member whether its
+// quorum has. `fjord dev` and the control plane's local provider wait on
+// these before they call a cluster up.
+package probe
 
 import (
 	"context"
@@ -14,13 +18,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// ProbeTimeout bounds one probe of a broker or quorum member.
-const ProbeTimeout = 2 * time.Second
+// Timeout bounds one probe.
+const Timeout = 2 * time.Second
 
-// listsBrokers sends one Metadata request (no topics) to the broker at addr
-// and checks that the answer lists brokers 1 to n: a broker that does lives
-// in a cluster that has formed.
-func listsBrokers(ctx context.Context, addr string, n int) error {
+// ListsBrokers sends one Metadata request (no topics) to the broker at addr
+// on a connection of its own, and checks that the answer lists every broker
+// of ids: a broker that does lives in a cluster that has formed.
+func ListsBrokers(ctx context.Context, addr string, ids []int32) error {
 	req := kmsg.NewPtrMetadataRequest()
 	req.Version = 1                            // the brokers and their racks; not flexible
 	req.Topics = []kmsg.MetadataRequestTopic{} // none (null would mean all)
@@ -28,14 +32,14 @@ func listsBrokers(ctx context.Context, addr string, n int) error {
 	if err := roundTrip(ctx, addr, req, resp); err != nil {
 		return err
 	}
-	var ids []int32
+	var listed []int32
 	for _, b := range resp.Brokers {
-		ids = append(ids, b.NodeID)
+		listed = append(listed, b.NodeID)
 	}
-	slices.Sort(ids)
-	for id := int32(1); id <= int32(n); id++ {
-		if _, ok := slices.BinarySearch(ids, id); !ok {
-			return fmt.Errorf("its metadata lists brokers %v, not yet all of 1-%d", ids, n)
+	slices.Sort(listed)
+	for _, id := range ids {
+		if _, ok := slices.BinarySearch(listed, id); !ok {
+			return fmt.Errorf("its metadata lists brokers %v, not yet all of %v", listed, ids)
 		}
 	}
 	return nil
@@ -44,7 +48,7 @@ func listsBrokers(ctx context.Context, addr string, n int) error {
 // roundTrip sends req (at a version whose response header is not flexible)
 // to addr on a new connection and decodes the answer into resp.
 func roundTrip(ctx context.Context, addr string, req kmsg.Request, resp kmsg.Response) error {
-	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
@@ -56,7 +60,7 @@ func roundTrip(ctx context.Context, addr string, req kmsg.Request, resp kmsg.Res
 		conn.SetDeadline(dl)
 	}
 	const correlationID = 7
-	frame := kmsg.NewRequestFormatter(kmsg.FormatterClientID("fjord-controlplane")).AppendRequest(nil, req, correlationID)
+	frame := kmsg.NewRequestFormatter(kmsg.FormatterClientID("fjord-probe")).AppendRequest(nil, req, correlationID)
 	if _, err := conn.Write(frame); err != nil {
 		return fmt.Errorf("send %s to %s: %w", kmsg.NameForKey(req.Key()), addr, err)
 	}
@@ -82,10 +86,10 @@ func roundTrip(ctx context.Context, addr string, req kmsg.Request, resp kmsg.Res
 	return nil
 }
 
-// quorumHealthy asks the quorum member serving clients on clientURL for
+// QuorumHealthy asks the quorum member serving clients on clientURL for
 // etcd's /health, which is true once the quorum has a leader.
-func quorumHealthy(ctx context.Context, hc *http.Client, clientURL string) error {
-	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+func QuorumHealthy(ctx context.Context, hc *http.Client, clientURL string) error {
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, clientURL+"/health", nil)
 	if err != nil {
