@@ -34,19 +34,19 @@ func prepareTopic(ctx context.Context, cfg Config) (map[int32]int64, error) {
 		return nil, fmt.Errorf("create topic %s: %w", cfg.Topic, err)
 	}
 
+	// Wait until every partition has a leader that knows it leads: the
+	// broker that answers Metadata may learn of the new topic before the
+	// leaders do, and they answer UNKNOWN_TOPIC_OR_PARTITION until then.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		ready, err := topicReady(ctx, adm, cfg)
+		starts, err := topicStarts(ctx, adm, cfg)
 		if errors.Is(err, errPartitionCount) {
 			return nil, fmt.Errorf("topic %s: %w", cfg.Topic, err)
 		}
-		if err == nil && ready {
-			break
+		if err == nil {
+			return starts, nil
 		}
 		if time.Now().After(deadline) {
-			if err == nil {
-				err = errors.New("partitions without a leader")
-			}
 			return nil, fmt.Errorf("wait for topic %s: %w", cfg.Topic, err)
 		}
 		select {
@@ -55,19 +55,26 @@ func prepareTopic(ctx context.Context, cfg Config) (map[int32]int64, error) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
 
+// topicStarts returns the end offset of each of cfg.Topic's partitions, or
+// why it cannot yet.
+func topicStarts(ctx context.Context, adm *kadm.Client, cfg Config) (map[int32]int64, error) {
+	if err := topicReady(ctx, adm, cfg); err != nil {
+		return nil, err
+	}
 	ends, err := adm.ListEndOffsets(ctx, cfg.Topic)
 	if err == nil {
 		err = ends.Error()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list end offsets of %s: %w", cfg.Topic, err)
+		return nil, fmt.Errorf("list end offsets: %w", err)
 	}
 	starts := make(map[int32]int64, cfg.Partitions)
 	for p := range int32(cfg.Partitions) {
 		o, ok := ends.Lookup(cfg.Topic, p)
 		if !ok {
-			return nil, fmt.Errorf("no end offset for %s/%d", cfg.Topic, p)
+			return nil, fmt.Errorf("no end offset for partition %d", p)
 		}
 		starts[p] = o.Offset
 	}
@@ -76,28 +83,34 @@ func prepareTopic(ctx context.Context, cfg Config) (map[int32]int64, error) {
 
 var errPartitionCount = errors.New("topic exists with another partition count")
 
-// topicReady reports whether cfg.Topic has cfg.Partitions partitions, each
+// topicReady returns nil once cfg.Topic has cfg.Partitions partitions, each
 // with a leader. A topic with a different partition count is
-// errPartitionCount; other errors may pass.
-func topicReady(ctx context.Context, adm *kadm.Client, cfg Config) (bool, error) {
+// errPartitionCount.
+func topicReady(ctx context.Context, adm *kadm.Client, cfg Config) error {
 	md, err := adm.Metadata(ctx, cfg.Topic)
 	if err != nil {
-		return false, err
+		return err
 	}
 	td, ok := md.Topics[cfg.Topic]
-	if !ok || td.Err != nil {
-		return false, td.Err
+	if !ok {
+		return errors.New("not in metadata yet")
+	}
+	if td.Err != nil {
+		return td.Err
 	}
 	if len(td.Partitions) != cfg.Partitions {
 		if len(td.Partitions) > 0 {
-			return false, fmt.Errorf("%w: has %d, want %d", errPartitionCount, len(td.Partitions), cfg.Partitions)
+			return fmt.Errorf("%w: has %d, want %d", errPartitionCount, len(td.Partitions), cfg.Partitions)
 		}
-		return false, nil
+		return errors.New("no partitions in metadata yet")
 	}
 	for _, p := range td.Partitions {
-		if p.Err != nil || p.Leader < 0 {
-			return false, nil
+		if p.Err != nil {
+			return fmt.Errorf("partition %d: %w", p.Partition, p.Err)
+		}
+		if p.Leader < 0 {
+			return fmt.Errorf("partition %d has no leader yet", p.Partition)
 		}
 	}
-	return true, nil
+	return nil
 }
