@@ -332,6 +332,8 @@ type Synonym struct {
 // broker's properties and Kafka's defaults.
 type Set struct {
 	values map[string]Value
+	// cleanup.policy, parsed once: produce checks it for every batch.
+	compact, delete bool
 }
 
 // Resolve layers topic overrides over broker properties over defaults.
@@ -363,6 +365,8 @@ func Resolve(overrides, brokerProps map[string]string) Set {
 		v.Synonyms = syn
 		s.values[d.Name] = v
 	}
+	s.compact = hasPolicy(s.str("cleanup.policy"), "compact")
+	s.delete = hasPolicy(s.str("cleanup.policy"), "delete")
 	return s
 }
 
@@ -395,10 +399,10 @@ func (s Set) Int64(name string) int64 { return s.long(name) }
 func (s Set) String(name string) string { return s.str(name) }
 
 // Compact reports whether cleanup.policy includes compact.
-func (s Set) Compact() bool { return hasPolicy(s.str("cleanup.policy"), "compact") }
+func (s Set) Compact() bool { return s.compact }
 
 // Delete reports whether cleanup.policy includes delete.
-func (s Set) Delete() bool { return hasPolicy(s.str("cleanup.policy"), "delete") }
+func (s Set) Delete() bool { return s.delete }
 
 func hasPolicy(v, p string) bool {
 	for _, item := range splitList(v) {

@@ -100,3 +100,29 @@ func TestThrottledReplica(t *testing.T) {
 		}
 	}
 }
+
+func TestCleanupPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		topic, broker   string // "" = not set
+		compact, delete bool
+	}{
+		{"", "", false, true}, // Kafka's default: delete
+		{"compact", "", true, false},
+		{"compact, delete", "", true, true},
+		{"delete", "compact", false, true},
+		{"", "compact", true, false}, // log.cleanup.policy
+	} {
+		overrides, props := map[string]string{}, map[string]string{}
+		if tc.topic != "" {
+			overrides["cleanup.policy"] = tc.topic
+		}
+		if tc.broker != "" {
+			props["log.cleanup.policy"] = tc.broker
+		}
+		s := Resolve(overrides, props)
+		if s.Compact() != tc.compact || s.Delete() != tc.delete {
+			t.Errorf("topic %q, broker %q: Compact %v Delete %v, want %v %v",
+				tc.topic, tc.broker, s.Compact(), s.Delete(), tc.compact, tc.delete)
+		}
+	}
+}
