@@ -841,14 +841,29 @@ func TestControlPlaneReplicated(t *testing.T) {
 	}
 	l := waitPartitions(t, adm, topic, 15*time.Second, "a leader and 3 in-sync replicas for every partition", fullISR)
 	t.Logf("topic %s:%v", topic, l)
-	cfgs, err := adm.DescribeTopicConfigs(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rc, err := cfgs.On(topic, nil); err != nil {
-		t.Errorf("describe configs of %s: %v", topic, err)
-	} else if v := configValue(rc.Configs, "min.insync.replicas"); v != "2" {
-		t.Errorf("min.insync.replicas of %s = %q, want MSK's 2", topic, v)
+	// kadm sends DescribeConfigs to any broker and leaves a resource's
+	// error in rc.Err; a run once saw no configs at all here, so say why,
+	// and give a broker that has not yet applied the topic a moment.
+	for attempt := 1; ; attempt++ {
+		cfgs, err := adm.DescribeTopicConfigs(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := cfgs.On(topic, nil)
+		if err == nil {
+			err = rc.Err
+		}
+		if err == nil {
+			if v := configValue(rc.Configs, "min.insync.replicas"); v != "2" {
+				t.Errorf("min.insync.replicas of %s = %q, want MSK's 2 (%d configs described)", topic, v, len(rc.Configs))
+			}
+			break
+		}
+		if attempt == 10 {
+			t.Fatalf("describe configs of %s: %v", topic, err)
+		}
+		t.Logf("describe configs of %s, attempt %d: %v", topic, attempt, err)
+		time.Sleep(200 * time.Millisecond)
 	}
 
 	// acks=all produce and consume back, then again once partition 0's

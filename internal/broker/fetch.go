@@ -179,6 +179,13 @@ func (b *Broker) handleFetch(ctx context.Context, cs *connState, req *kmsg.Fetch
 	}
 	b.recordLeaderThrottled(parts, views)
 	if plan.session != nil {
+		var returned []*fetchTarget
+		for _, fp := range parts {
+			if views[fp.topic][fp.pi] != nil {
+				returned = append(returned, fp.t)
+			}
+		}
+		plan.session.rotate(returned)
 		views = finishSession(resp, parts, views, plan.incremental)
 	}
 	return resp, views, nil

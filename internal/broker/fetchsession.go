@@ -37,6 +37,7 @@ type fetchTarget struct {
 	// out of an incremental response when nothing changed.
 	sentHW, sentLogStart int64
 	sent                 bool
+	rotating             bool // being moved to the end of the order (rotate)
 }
 
 type sessionKey struct {
@@ -180,6 +181,33 @@ func (s *fetchSessions) done(p fetchPlan) {
 		p.session.epoch = 1
 	} else {
 		p.session.epoch++
+	}
+}
+
+// rotate moves the targets that just returned records (given in order) to
+// the end of the session's order, as Kafka does: the next fetch reads the
+// others first, so when responses fill up (MaxBytes) no partition starves.
+// The caller's fetch holds the session busy.
+func (fs *fetchSession) rotate(returned []*fetchTarget) {
+	if len(returned) == 0 {
+		return
+	}
+	for _, t := range returned {
+		t.rotating = true
+	}
+	n := 0
+	for _, t := range fs.targets {
+		if !t.rotating {
+			fs.targets[n] = t
+			n++
+		}
+	}
+	for _, t := range returned { // each is one of fs.targets
+		if t.rotating && n < len(fs.targets) {
+			fs.targets[n] = t
+			n++
+		}
+		t.rotating = false
 	}
 }
 

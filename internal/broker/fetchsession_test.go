@@ -99,3 +99,78 @@ func TestFetchSessions(t *testing.T) {
 		t.Errorf("closed session: error %d, want FETCH_SESSION_ID_NOT_FOUND", resp.ErrorCode)
 	}
 }
+
+// TestFetchSessionRotates checks that a session does not starve partitions
+// when responses fill up: a partition that returned records moves to the
+// end of the session's order, as in Kafka, so the next fetch reads the
+// others first.
+func TestFetchSessionRotates(t *testing.T) {
+	addr := startBroker(t, t.TempDir(), nil)
+	ctx := t.Context()
+	cl := newClient(t, addr)
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 3, 1, nil, "rot"); err != nil {
+		t.Fatal(err)
+	}
+	md, err := adm.ListTopics(ctx, "rot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := md["rot"].ID
+	pcl := newClient(t, addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for range 2 { // two batches in each partition
+		for p := range int32(3) {
+			if err := pcl.ProduceSync(ctx, &kgo.Record{Topic: "rot", Partition: p, Value: []byte("v")}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// fetch asks for the given partitions at the given offsets, with room
+	// for one batch per response, and returns the partition that had
+	// records.
+	fetch := func(sessionID, epoch int32, parts []int32, offsets []int64) (int32, int32) {
+		t.Helper()
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxBytes = 1
+		req.SessionID, req.SessionEpoch = sessionID, epoch
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic, rt.TopicID = "rot", id // by name or id, whichever version the client picks
+		for i, p := range parts {
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = p, offsets[i], 1<<20, -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ErrorCode != 0 {
+			t.Fatalf("fetch: %v", kerr.ErrorForCode(resp.ErrorCode))
+		}
+		with := int32(-1)
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				if len(rp.RecordBatches) > 0 {
+					if with >= 0 {
+						t.Fatalf("records from partitions %d and %d; the response has room for one batch", with, rp.Partition)
+					}
+					with = rp.Partition
+				}
+			}
+		}
+		return resp.SessionID, with
+	}
+	sid, got := fetch(0, 0, []int32{0, 1, 2}, []int64{0, 0, 0})
+	if sid == 0 || got != 0 {
+		t.Fatalf("opening fetch: session %d, records from %d; want a session and partition 0", sid, got)
+	}
+	// Each fetch moves on the offset of the partition that just returned a
+	// batch; every partition still has one more.
+	for epoch, want := range []int32{1, 2, 0} {
+		prev := (want + 2) % 3
+		if _, got = fetch(sid, int32(epoch+1), []int32{prev}, []int64{1}); got != want {
+			t.Fatalf("incremental fetch %d: records from partition %d, want %d (the one read least recently)", epoch+1, got, want)
+		}
+	}
+}
