@@ -159,6 +159,11 @@ func (ps *partitions) syncLocked(strict bool) error {
 		}
 		ts := &topicState{meta: t, cfg: ps.resolve(t.Configs), parts: make([]*partition.Partition, len(t.Partitions))}
 		cfgChanged := old != nil && !maps.Equal(old.meta.Configs, t.Configs)
+		// Roles are applied once the topic is installed: a partition that
+		// leads, or whose follower fetches put it in the ISR, must be
+		// found by requests at once, not answered UNKNOWN_TOPIC_OR_PARTITION
+		// while the topic's other partitions are still being opened.
+		var roles []int
 		for i, pm := range t.Partitions {
 			var p *partition.Partition
 			if old != nil && i < len(old.parts) {
@@ -192,11 +197,14 @@ func (ps *partitions) syncLocked(strict bool) error {
 				p.SetConfig(ts.cfg)
 			}
 			if p != nil {
-				ps.applyRole(p, pm, mayLead, now)
+				roles = append(roles, i)
 			}
 			ts.parts[i] = p
 		}
 		ps.install(ts)
+		for _, i := range roles {
+			ps.applyRole(ts.parts[i], t.Partitions[i], mayLead, now)
+		}
 	}
 	for _, ts := range ps.all() {
 		if !seen[ts.meta.Name] {
