@@ -842,8 +842,11 @@ func TestControlPlaneReplicated(t *testing.T) {
 	l := waitPartitions(t, adm, topic, 15*time.Second, "a leader and 3 in-sync replicas for every partition", fullISR)
 	t.Logf("topic %s:%v", topic, l)
 	// kadm sends DescribeConfigs to any broker and leaves a resource's
-	// error in rc.Err; a run once saw no configs at all here, so say why,
-	// and give a broker that has not yet applied the topic a moment.
+	// error in rc.Err. A new partition's ISR is its whole replica set from
+	// the start (as in Kafka), so the full ISR waited for above does not
+	// mean every broker has applied the new topic yet: one that has not
+	// answers UNKNOWN_TOPIC_OR_PARTITION for a few milliseconds, as a
+	// Kafka broker behind on metadata does. Retry that, and say so.
 	for attempt := 1; ; attempt++ {
 		cfgs, err := adm.DescribeTopicConfigs(ctx, topic)
 		if err != nil {

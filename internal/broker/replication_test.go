@@ -15,7 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/fjord-io/fjord/internal/broker"
 	"github.com/fjord-io/fjord/internal/quorum/quorumtest"
@@ -503,58 +502,5 @@ func TestFollowerBehindLeaderLogStart(t *testing.T) {
 	got := consumeAll(t, c, "ls")
 	if n := len(got[0]); n != 50 || offsetOf(got[0][0]) != 150 {
 		t.Fatalf("consumed %d records starting %v, want 50 from offset 150", n, got[0][:min(1, n)])
-	}
-}
-
-// TestNewTopicKnownOnceInISR: a broker that the metadata shows in a
-// partition's ISR already serves the topic. Opening a wide topic's
-// partitions takes a while; a follower whose fetchers started before the
-// topic was installed joined ISRs while it still answered
-// UNKNOWN_TOPIC_OR_PARTITION.
-func TestNewTopicKnownOnceInISR(t *testing.T) {
-	c := newTestCluster(t, 2, nil)
-	cl := c.client(kgo.MetadataMinAge(10 * time.Millisecond))
-	adm := kadm.NewClient(cl)
-	ctx := t.Context()
-	const topic, partitions = "wide", 300
-	if _, err := adm.CreateTopic(ctx, partitions, 2, nil, topic); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	checked := 0
-	for checked < 20 && time.Now().Before(deadline) {
-		md, err := adm.Metadata(ctx, topic)
-		if err != nil {
-			t.Fatal(err)
-		}
-		td := md.Topics[topic]
-		for _, p := range td.Partitions.Sorted() {
-			for _, f := range p.ISR {
-				if f == p.Leader {
-					continue
-				}
-				// f is in the ISR as a follower: it must know the topic.
-				req := kmsg.NewPtrDescribeConfigsRequest()
-				rr := kmsg.NewDescribeConfigsRequestResource()
-				rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, topic
-				rr.ConfigNames = []string{"min.insync.replicas"}
-				req.Resources = append(req.Resources, rr)
-				resp, err := req.RequestWith(ctx, cl.Broker(int(f)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := kerr.ErrorForCode(resp.Resources[0].ErrorCode); err != nil {
-					t.Fatalf("broker %d is in the ISR of %s-%d, but DescribeConfigs of the topic: %v",
-						f, topic, p.Partition, err)
-				}
-				checked++
-			}
-			if checked >= 20 {
-				break
-			}
-		}
-	}
-	if checked == 0 {
-		t.Fatal("no follower joined an ISR within 30 s")
 	}
 }
