@@ -207,14 +207,24 @@ func registerFakeBroker(t *testing.T, c *testCluster, id int32) *metadata.Etcd {
 	if _, err := e.RegisterBroker(ctx, metadata.Broker{NodeID: id, Host: "127.0.0.1", Port: 1, DirID: "fake"}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, fmt.Sprintf("broker %d in the metadata", id), func() bool {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(c.bootstrap()...))
-		if err != nil {
-			return false
+	// Every broker must have it, the controller included: each learns it
+	// by watch, some later than others.
+	eventually(t, 10*time.Second, fmt.Sprintf("broker %d in every broker's metadata", id), func() bool {
+		for _, addr := range c.bootstrap() {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+			if err != nil {
+				return false
+			}
+			req := kmsg.NewPtrMetadataRequest()
+			req.Topics = []kmsg.MetadataRequestTopic{}
+			r, err := cl.SeedBrokers()[0].Request(t.Context(), req)
+			cl.Close()
+			if err != nil || !slices.ContainsFunc(r.(*kmsg.MetadataResponse).Brokers,
+				func(b kmsg.MetadataResponseBroker) bool { return b.NodeID == id }) {
+				return false
+			}
 		}
-		defer cl.Close()
-		m, err := kadm.NewClient(cl).BrokerMetadata(t.Context())
-		return err == nil && slices.ContainsFunc(m.Brokers, func(b kadm.BrokerDetail) bool { return b.NodeID == id })
+		return true
 	})
 	return e
 }
