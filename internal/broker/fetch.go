@@ -55,6 +55,7 @@ func (b *Broker) handleFetch(ctx context.Context, cs *connState, req *kmsg.Fetch
 		replica = req.ReplicaState.ID
 	}
 	now := time.Now()
+	leaderLimited := replica >= 0 && b.leaderLimited()
 	// The response's topics, each with room for its partitions: a
 	// follower's session can hold thousands.
 	parts := make([]fetchPart, 0, len(plan.targets))
@@ -111,7 +112,7 @@ func (b *Broker) handleFetch(ctx context.Context, cs *connState, req *kmsg.Fetch
 			}
 			if fp.err == nil && replica >= 0 {
 				fp.replica = true
-				fp.throttled = b.leaderThrottled(fp.p, replica)
+				fp.throttled = leaderLimited && b.leaderThrottled(fp.p, replica)
 				join, err := fp.p.FollowerFetched(replica, t.offset, now)
 				switch {
 				case errors.Is(err, partition.ErrNotLeader):

@@ -164,16 +164,18 @@ func (b *Broker) throttles(now time.Time) *replicationThrottles {
 	return rt
 }
 
-// leaderThrottled reports whether leader.replication.throttled.rate meters
-// a fetch of p, which this broker leads, by the follower replica: the topic
-// lists p on this broker in leader.replication.throttled.replicas, the
-// follower is not in the ISR, and the rate is limited.
+// leaderLimited reports whether leader.replication.throttled.rate limits
+// anything; a replica fetch asks once, not per partition.
+func (b *Broker) leaderLimited() bool { return b.throttles(time.Now()).leader.limited() }
+
+// leaderThrottled reports whether leader.replication.throttled.rate, which
+// the caller knows to be limited (leaderLimited), meters a fetch of p, which
+// this broker leads, by the follower replica: the topic lists p on this
+// broker in leader.replication.throttled.replicas and the follower is not in
+// the ISR.
 func (b *Broker) leaderThrottled(p *partition.Partition, replica int32) bool {
 	list := p.Config().String("leader.replication.throttled.replicas")
-	if list == "" || !topicconfig.ThrottledReplica(list, p.Index, b.cfg.NodeID) || slices.Contains(p.ISR(), replica) {
-		return false
-	}
-	return b.throttles(time.Now()).leader.limited()
+	return list != "" && topicconfig.ThrottledReplica(list, p.Index, b.cfg.NodeID) && !slices.Contains(p.ISR(), replica)
 }
 
 // leaderAllowance cuts a throttled partition's read limit to what

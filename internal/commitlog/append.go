@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/fjord-io/fjord/internal/atomicfile"
 	"github.com/fjord-io/fjord/internal/record"
 )
 
@@ -209,7 +210,7 @@ func (l *Log) roll(base int64, now time.Time) error {
 			s.file.release()
 			return fmt.Errorf("roll: sync segment %d: %w", old.base, err)
 		}
-		if err := syncDir(l.dir); err != nil {
+		if err := atomicfile.SyncDir(l.dir); err != nil {
 			s.file.release()
 			return fmt.Errorf("roll: %w", err)
 		}

@@ -37,6 +37,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fjord-io/fjord/internal/atomicfile"
 	"github.com/fjord-io/fjord/internal/record"
 )
 
@@ -391,7 +392,7 @@ func (l *Log) LatestEpoch() int32 {
 
 // persistEpochs writes the epoch cache. The caller holds wmu (or is Open).
 func (l *Log) persistEpochs(entries []epochEntry) error {
-	if err := writeFileAtomic(l.dir, epochFile, encodeEpochs(entries)); err != nil {
+	if err := atomicfile.Write(filepath.Join(l.dir, epochFile), encodeEpochs(entries)); err != nil {
 		return fmt.Errorf("write epoch checkpoint: %w", err)
 	}
 	return nil
@@ -433,7 +434,7 @@ func (l *Log) Flush() error {
 		sf.release()
 	}
 	if len(pending) > 0 {
-		if serr := syncDir(l.dir); serr != nil && err == nil {
+		if serr := atomicfile.SyncDir(l.dir); serr != nil && err == nil {
 			err = fmt.Errorf("sync log dir: %w", serr)
 		}
 	}

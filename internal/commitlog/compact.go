@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/fjord-io/fjord/internal/atomicfile"
 	"github.com/fjord-io/fjord/internal/record"
 )
 
@@ -250,5 +251,5 @@ func (l *Log) compactSegment(cs compactSeg, first bool, gen uint64, interval int
 			return err
 		}
 	}
-	return syncDir(l.dir)
+	return atomicfile.SyncDir(l.dir)
 }

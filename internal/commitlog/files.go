@@ -18,11 +18,6 @@ const (
 	logStartFile = "log-start-offset"
 )
 
-// writeFileAtomic replaces dir/name with data durably (atomicfile.Write).
-func writeFileAtomic(dir, name string, data []byte) error {
-	return atomicfile.Write(filepath.Join(dir, name), data)
-}
-
 // writeFileReplace replaces dir/name with data through a rename, without
 // fsync: for files that are checked on load and rebuilt when bad.
 func writeFileReplace(dir, name string, data []byte) error {
@@ -34,8 +29,6 @@ func writeFileReplace(dir, name string, data []byte) error {
 	}
 	return os.Rename(tmp, path)
 }
-
-func syncDir(dir string) error { return atomicfile.SyncDir(dir) }
 
 // readOffsetFile reads a file holding one decimal offset; ok is false when
 // the file does not exist.
@@ -55,7 +48,7 @@ func readOffsetFile(dir, name string) (off int64, ok bool, err error) {
 }
 
 func writeOffsetFile(dir, name string, off int64) error {
-	return writeFileAtomic(dir, name, strconv.AppendInt(nil, off, 10))
+	return atomicfile.Write(filepath.Join(dir, name), strconv.AppendInt(nil, off, 10))
 }
 
 // removeIfExists removes path, ignoring a missing file.

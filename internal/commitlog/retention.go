@@ -249,7 +249,6 @@ func (l *Log) TruncateTo(offset int64) error {
 	return nil
 }
 
-// truncateFully empties the log and restarts it at offset. The caller holds wmu.
 // ResetTo empties the log and restarts it at offset, which must be at or
 // past the log end offset unless the log is empty: a follower so far behind
 // that its leader no longer has the records it needs (its leader's log
@@ -269,6 +268,7 @@ func (l *Log) ResetTo(offset int64) error {
 	return l.truncateFully(offset)
 }
 
+// truncateFully empties the log and restarts it at offset. The caller holds wmu.
 func (l *Log) truncateFully(offset int64) error {
 	s, err := createSegment(l.dir, offset)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fjord-io/fjord/internal/atomicfile"
 	"github.com/fjord-io/fjord/internal/probe"
 )
 
@@ -196,7 +197,7 @@ func (l *Local) ensure(p process, what string) (bool, error) {
 			signal(extra, syscall.SIGKILL)
 		}
 		l.cfg.Log.Info("adopted process", "process", what, "pid", pids[0])
-		return false, writeFileAtomic(p.pidFile(), []byte(strconv.Itoa(pids[0])+"\n"))
+		return false, atomicfile.Write(p.pidFile(), []byte(strconv.Itoa(pids[0])+"\n"))
 	}
 	for _, port := range p.ports {
 		if err := portFree(port); err != nil {
@@ -222,7 +223,7 @@ func (l *Local) ensure(p process, what string) (bool, error) {
 	l.mu.children[pid] = true
 	l.mu.Unlock()
 	l.cfg.Log.Info("started process", "process", what, "pid", pid, "ports", p.ports)
-	if err := writeFileAtomic(p.pidFile(), []byte(strconv.Itoa(pid)+"\n")); err != nil {
+	if err := atomicfile.Write(p.pidFile(), []byte(strconv.Itoa(pid)+"\n")); err != nil {
 		return true, fmt.Errorf("ensure %s: %w", what, err)
 	}
 	return true, nil
@@ -413,15 +414,7 @@ func writeIfChanged(path string, content []byte) error {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, content) {
 		return nil
 	}
-	return writeFileAtomic(path, content)
-}
-
-func writeFileAtomic(path string, content []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, content, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(path, content)
 }
 
 // lastLine returns ": " and the last non-empty line of the file at path, or "".

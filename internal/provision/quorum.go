@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fjord-io/fjord/internal/atomicfile"
 	"github.com/fjord-io/fjord/internal/probe"
 )
 
@@ -106,7 +107,7 @@ func (l *Local) provisionQuorum(q Quorum) (quorumState, error) {
 	if err := os.MkdirAll(l.clusterDir(q.ClusterID), 0o700); err != nil {
 		return st, err
 	}
-	if err := writeFileAtomic(filepath.Join(l.clusterDir(q.ClusterID), quorumFile), append(b, '\n')); err != nil {
+	if err := atomicfile.Write(filepath.Join(l.clusterDir(q.ClusterID), quorumFile), append(b, '\n')); err != nil {
 		return st, err
 	}
 	l.cfg.Log.Info("allocated quorum ports", "quorum", q.String(), "members", st.initialCluster())
